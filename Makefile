@@ -1,0 +1,50 @@
+# beacon-gateway developer entry points. `make demo` runs the main job, `make test` every test and
+# check (what CI runs). Each creates its own virtualenv under .venv and installs what it needs.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
+
+.PHONY: demo test lint typecheck imports unit bench clean
+
+$(RUN_STAMP): pyproject.toml scripts/venv.sh
+	@PYTHON=$(PYTHON) scripts/venv.sh $(VENV) $@
+
+$(DEV_STAMP): pyproject.toml scripts/venv.sh
+	@PYTHON=$(PYTHON) scripts/venv.sh $(VENV) $@ dev
+	@touch $(RUN_STAMP)
+
+$(BENCH_STAMP): pyproject.toml scripts/venv.sh
+	@PYTHON=$(PYTHON) scripts/venv.sh $(VENV) $@ bench
+	@touch $(RUN_STAMP)
+
+## demo: decode the shipped sample advertisements and resolve their EIDs against the test keys
+demo: $(RUN_STAMP)
+	$(BIN)/beacon-gateway decode configs/samples/mixed.txt --registry configs/test-registry.toml
+
+## test: every check CI runs (lint, format, types, import contracts, tests with coverage gates)
+test: lint typecheck imports unit
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy
+
+imports: $(DEV_STAMP)
+	$(BIN)/lint-imports
+
+unit: $(DEV_STAMP)
+	$(BIN)/pytest --cov --cov-report= -p no:cacheprovider
+	$(BIN)/coverage report --include='eid/*' --fail-under=95
+
+## bench: the performance figures recorded in docs/performance.md
+bench: $(BENCH_STAMP)
+	$(BIN)/python benchmarks/eid_bench.py
+
+clean:
+	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .hypothesis build dist

@@ -1,0 +1,35 @@
+"""Eddystone protocol core: the wire format and the EID identity cryptography.
+
+Pure: no I/O, no clock, no logging, no randomness. Time and random salts come in as arguments.
+The public API is the contract in docs/architecture.md; every error is an :class:`EidError`.
+"""
+
+from __future__ import annotations
+
+from eid import frames
+from eid.ephemeral import EidGenerator, compute_eid, temporary_key
+from eid.errors import EidError, FrameError, FrameErrorReason, IntegrityError, InvalidKeyError
+from eid.identity import beacon_identity_key, public_key, resolver_identity_key
+from eid.lock import unlock_token
+from eid.resolver import Match, Resolver
+from eid.telemetry import decrypt_etlm, encrypt_etlm
+
+__all__ = [
+    "EidError",
+    "EidGenerator",
+    "FrameError",
+    "FrameErrorReason",
+    "IntegrityError",
+    "InvalidKeyError",
+    "Match",
+    "Resolver",
+    "beacon_identity_key",
+    "compute_eid",
+    "decrypt_etlm",
+    "encrypt_etlm",
+    "frames",
+    "public_key",
+    "resolver_identity_key",
+    "temporary_key",
+    "unlock_token",
+]
