@@ -30,14 +30,14 @@ _GENERATOR_CACHE_SIZE: Final = 1024
 
 def check_exponent(exponent: object) -> None:
     """Raise :class:`EidError` unless ``exponent`` is a rotation exponent 0..15."""
-    if not isinstance(exponent, int) or not 0 <= exponent <= MAX_EXPONENT:
+    if type(exponent) is not int or not 0 <= exponent <= MAX_EXPONENT:
         msg = f"rotation exponent must be an integer 0..{MAX_EXPONENT}, got {exponent!r}"
         raise EidError(msg)
 
 
 def check_counter(counter: object) -> None:
     """Raise :class:`EidError` unless ``counter`` is a uint32 beacon time counter."""
-    if not isinstance(counter, int) or not 0 <= counter < COUNTER_LIMIT:
+    if type(counter) is not int or not 0 <= counter < COUNTER_LIMIT:
         msg = f"beacon time counter must be an integer 0..{COUNTER_LIMIT - 1}, got {counter!r}"
         raise EidError(msg)
 

@@ -46,21 +46,19 @@ def parse_time(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        pass
-    else:
-        if not math.isfinite(value) or value < 0:
-            msg = f"time {text!r} must be non-negative unix seconds"
-            raise InputError(msg)
-        return value
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        msg = f"time {text!r} is neither unix seconds nor ISO 8601"
-        raise InputError(msg) from None
-    if moment.tzinfo is None:
-        msg = f"time {text!r} has no UTC offset (add Z or +HH:MM)"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            msg = f"time {text!r} is neither unix seconds nor ISO 8601"
+            raise InputError(msg) from None
+        if moment.tzinfo is None:
+            msg = f"time {text!r} has no UTC offset (add Z or +HH:MM)"
+            raise InputError(msg) from None
+        value = moment.timestamp()
+    if not math.isfinite(value) or value < 0:
+        msg = f"time {text!r} must not be before 1970 (non-negative unix seconds)"
         raise InputError(msg)
-    return moment.timestamp()
+    return value
 
 
 def parse_hex(text: str) -> bytes:

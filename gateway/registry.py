@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 REGISTRY_VERSION: Final = 1
 _SECRET_FIELDS: Final = frozenset({"identity_key"})
 _KEY_HEX_DIGITS: Final = 32
+_OFFSET_LIMIT: Final = 1 << 32
+"""A counter is a uint32: an offset beyond +-2**32 s could never give a valid counter."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -57,7 +59,7 @@ class _BeaconRecord(BaseModel):
     id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
     identity_key: SecretStr
     rotation_exponent: Annotated[int, Field(ge=0, le=15, strict=True)]
-    clock_offset: Annotated[int, Field(strict=True)]
+    clock_offset: Annotated[int, Field(strict=True, ge=-_OFFSET_LIMIT, le=_OFFSET_LIMIT)]
 
     @pydantic.field_validator("identity_key")
     @classmethod

@@ -151,6 +151,7 @@ def test_lines_without_a_frame_give_nothing(line: str) -> None:
         ("@2026-01-01T00:00:00 30f0", "has no UTC offset"),
         ("@-5 30f0", "non-negative unix seconds"),
         ("@nan 30f0", "non-negative unix seconds"),
+        ("@1969-12-31T23:59:59Z 30f0", "must not be before 1970"),
     ],
 )
 def test_bad_lines_are_explained(line: str, message: str) -> None:
