@@ -54,12 +54,13 @@ class EidGenerator:
     kept as bytes on the object and never appears in its repr.
     """
 
-    __slots__ = ("_ik", "_tk", "_tk_block_index")
+    __slots__ = ("_ik", "_tk")
 
     def __init__(self, identity_key: bytes) -> None:
         self._ik = AesBlockCipher(identity_key, what="identity key")
-        self._tk_block_index = -1
-        self._tk: AesBlockCipher | None = None
+        # (65,536-second block index, its temporary key), replaced as one value so that threads
+        # sharing a generator (compute_eid's cache) never pair a key with the wrong block.
+        self._tk: tuple[int, AesBlockCipher] = (-1, self._ik)
 
     def temporary_key(self, counter: int) -> bytes:
         """The 16-byte temporary key for the 65,536-second block that holds ``counter``."""
@@ -71,11 +72,10 @@ class EidGenerator:
         check_exponent(exponent)
         check_counter(counter)
         block_index = counter >> 16
-        tk = self._tk
-        if tk is None or block_index != self._tk_block_index:
+        cached_index, tk = self._tk
+        if cached_index != block_index:
             tk = AesBlockCipher(self._ik.encrypt(_TK_BLOCK.pack(_TK_SALT, block_index)))
-            self._tk = tk
-            self._tk_block_index = block_index
+            self._tk = (block_index, tk)
         return tk.encrypt(_EID_BLOCK.pack(exponent, (counter >> exponent) << exponent))[:EID_SIZE]
 
     def __repr__(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
@@ -426,3 +427,24 @@ def test_booleans_and_floats_are_not_exponents_or_counters(
 def test_resolver_refuses_non_integer_exponents(exponent: object) -> None:
     with pytest.raises(eid.EidError):
         eid.Resolver().register("x", bytes(range(16)), exponent, 0)  # type: ignore[arg-type]
+
+
+def test_shared_generator_across_threads_gives_the_oracle_eids() -> None:
+    # compute_eid shares one generator per key; threads in different temporary-key blocks must
+    # never see each other's temporary key.
+    key = bytes(range(16, 32))
+    counters = [block * 65536 + offset for block in range(8) for offset in (0, 1, 65535)]
+    expected = {counter: oracle.compute_eid(key, 4, counter) for counter in counters}
+    mismatches: list[int] = []
+
+    def work(start: int) -> None:
+        order = counters[start:] + counters[:start]
+        for _ in range(200):
+            mismatches.extend(c for c in order if eid.compute_eid(key, 4, c) != expected[c])
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert mismatches == []
