@@ -1,33 +1,74 @@
-"""Resolve observed EIDs to registered beacons (eddystone-spec.md section 10).
+"""Resolve observed EIDs to registered beacons, at any registry size (spec section 10).
 
-Each registered beacon has an identity key, a rotation exponent K and a clock offset
-(``beacon counter = floor(unix time) + clock_offset``). At time ``now`` a beacon is expected in
-rotation period ``q = counter >> K``; since beacons switch EIDs at a random moment inside the
-period and clocks drift, the resolver accepts the EIDs of periods ``q - before .. q + after``.
+Model. Each registered beacon has an identity key, a rotation exponent K and a clock offset
+(``beacon counter = floor(unix time) + clock_offset``); at time ``now`` it is expected in rotation
+period ``q = counter >> K``. The resolver accepts the EIDs of periods ``q - before .. q + after``
+(beacons switch at a random moment inside the period), widened by a drift allowance of
+``drift_ppm`` of the time since the beacon was last resolved (or registered), capped at
+``power_loss_allowance`` seconds. A hit two or more periods away from the expected one re-centres
+the beacon's offset on the matched period (drift tracking), so a beacon that is seen now and then
+stays resolvable however far its clock drifts.
 
-A table maps every EID of every beacon's window to ``(beacon, period)``, so a lookup is one dict
-access. Each beacon's entries roll when its own period rolls (a heap orders the beacons by the
-time their period ends), so time moving forward costs a few AES blocks per beacon per period and
-never a full rebuild. The table keeps one extra past period per beacon, so sightings that arrive
-slightly out of order still resolve; a jump back in time past that rebuilds the table.
+Storage. One compact table (:class:`~eid.u64map.U64MultiMap`, 16 bytes an entry) maps every EID
+of every beacon's window to ``(beacon slot, period)``; per-beacon state lives in numpy columns and
+byte arrays, not in per-beacon objects. Beacons are indexed by the phase at which their period
+rolls, so moving time forward refreshes exactly the beacons whose period rolled (a few AES blocks
+each), never the whole table. EIDs that left a window are remembered for ``replay_memory``
+seconds: a lookup can then tell a replayed (stale) EID from an unknown one, and out-of-order
+sightings a little older than the newest still resolve. A jump back in time of more than
+:data:`BACKWARD_TOLERANCE` seconds rebuilds the table for that time.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
+import enum
 import math
-from dataclasses import dataclass, field
-from typing import Final
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
 
 from eid.ephemeral import COUNTER_LIMIT, EidGenerator, check_exponent
 from eid.errors import EidError
+from eid.primitives import check_aes_key
+from eid.u64map import U64MultiMap
 
 DEFAULT_PERIODS_BEFORE: Final = 1
 """Accept the previous period's EID: beacons switch at a random moment inside the period."""
 DEFAULT_PERIODS_AFTER: Final = 1
-"""Accept the next period's EID: a beacon clock running ahead of the registered offset."""
+"""Accept the next period's EID: a beacon whose clock runs a little ahead."""
+DEFAULT_DRIFT_PPM: Final = 150.0
+"""Spec section 6: a beacon clock ticks at 1 Hz with at most 150 ppm error."""
+DEFAULT_POWER_LOSS_ALLOWANCE: Final = 86_400.0
+"""Cap of the drift allowance, in seconds: a day, what a daily clock save can lose on power loss."""
+DEFAULT_REPLAY_MEMORY: Final = 86_400.0
+"""Seconds an EID that left its window is remembered, to report it as stale (a replay)."""
+DEFAULT_MAX_RETIRED: Final = 1 << 18
+"""Retired EIDs remembered at most (16 bytes each in the table plus 24 in the ring: ~10 MiB)."""
+BACKWARD_TOLERANCE: Final = 60
+"""Seconds a lookup may lag the newest one and still be served by the retired EIDs."""
+_BULK_FRACTION: Final = 4
+"""Rebuild the whole table when more than 1/4 of the beacons roll in one step."""
 _EID_SIZE: Final = 8
+_KEY_SIZE: Final = 16
+_MAX_ID_BYTES: Final = 255
+_LOW32: Final = 0xFFFF_FFFF
+_NO_PERIOD: Final = -1
+_OFFSET_LIMIT: Final = 1 << 48
+"""Offsets live in int64 columns; 2**48 s is 8.9 million years, far beyond any clock."""
+
+
+class ResolutionReason(enum.StrEnum):
+    """Why a lookup did or did not resolve; stable values, fit for metric labels."""
+
+    RESOLVED = "resolved"
+    UNKNOWN = "unknown"
+    """No registered beacon has shown or will soon show this EID."""
+    STALE = "stale"
+    """A registered beacon's EID from a period outside its window: replayed, or far too late."""
+    AMBIGUOUS = "ambiguous"
+    """Two or more beacons show this EID within their windows: attributed to none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +77,7 @@ class Match:
 
     ``counter`` is the beacon's counter at the start of the rotation period whose EID matched
     (what :func:`eid.decrypt_etlm` needs); ``period_offset`` is that period relative to the one
-    the registered clock offset predicts (-1 previous, 0 expected, +1 next, ...).
+    the beacon's clock offset predicted (-1 previous, 0 expected, +1 next, ...).
     """
 
     beacon_id: str
@@ -44,29 +85,39 @@ class Match:
     period_offset: int
 
 
-@dataclass(slots=True, eq=False)
-class _Beacon:
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The outcome of :meth:`Resolver.lookup`: a match, or the reason there is none.
+
+    ``beacon_ids`` names the beacons involved: the match's, the stale EID's owner, or the
+    beacons an ambiguous EID belongs to.
+    """
+
+    reason: ResolutionReason
+    match: Match | None = None
+    beacon_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BeaconState:
+    """What the resolver knows of one beacon (no key material)."""
+
     beacon_id: str
-    generator: EidGenerator
     exponent: int
     clock_offset: int
-    entries: list[bytes] = field(default_factory=list)
-    serial: int = 0
+    last_resolved: float | None
 
 
-def _check_registration(beacon_id: object, exponent: object, clock_offset: object) -> None:
-    if not isinstance(beacon_id, str) or not beacon_id:
-        msg = f"beacon_id must be a non-empty string, got {beacon_id!r}"
-        raise EidError(msg)
-    check_exponent(exponent)
-    if not isinstance(clock_offset, int) or isinstance(clock_offset, bool):
-        msg = f"clock_offset must be an integer number of seconds, got {clock_offset!r}"
-        raise EidError(msg)
-
-
-def _check_window(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        msg = f"{name} must be a non-negative integer, got {value!r}"
+def _check_number(name: str, value: object, *, integer: bool = False) -> None:
+    valid_type = int if integer else (int, float)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, valid_type)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        kind = "integer" if integer else "number"
+        msg = f"{name} must be a non-negative {kind}, got {value!r}"
         raise EidError(msg)
 
 
@@ -77,150 +128,447 @@ def _check_eid(eid8: object) -> bytes:
     return bytes(eid8)
 
 
+def _check_id(beacon_id: object) -> bytes:
+    if not isinstance(beacon_id, str) or not beacon_id:
+        msg = f"beacon_id must be a non-empty string, got {beacon_id!r}"
+        raise EidError(msg)
+    encoded = beacon_id.encode("utf-8", "surrogatepass")
+    if len(encoded) > _MAX_ID_BYTES:
+        msg = f"beacon_id must be at most {_MAX_ID_BYTES} bytes of UTF-8, got {len(encoded)}"
+        raise EidError(msg)
+    return encoded
+
+
+def _second(now: object) -> int:
+    if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
+        msg = f"now must be a finite number of unix seconds, got {now!r}"
+        raise EidError(msg)
+    return math.floor(now)
+
+
+def _pack(slot: int, period: int) -> int:
+    return (slot << 32) | period
+
+
+class _PhaseIndex:
+    """The beacons of one rotation exponent, sorted by the second (mod 2**K) their period rolls."""
+
+    __slots__ = ("phases", "slots")
+
+    def __init__(self) -> None:
+        self.phases: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self.slots: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+
+    def add(self, phases: npt.NDArray[np.int64], slots: npt.NDArray[np.int64]) -> None:
+        merged_phases = np.concatenate((self.phases, phases))
+        merged_slots = np.concatenate((self.slots, slots))
+        order = np.argsort(merged_phases, kind="stable")
+        self.phases, self.slots = merged_phases[order], merged_slots[order]
+
+    def keep(self, alive: npt.NDArray[np.bool_]) -> None:
+        live = alive[self.slots]
+        self.phases, self.slots = self.phases[live], self.slots[live]
+
+    def rolled(self, first: int, last: int, period: int) -> npt.NDArray[np.int64]:
+        """Slots whose period rolls at a second whose phase lies in ``first..last`` (cyclic)."""
+        low, high = first % period, last % period
+        if low <= high:
+            start = int(np.searchsorted(self.phases, low, side="left"))
+            stop = int(np.searchsorted(self.phases, high, side="right"))
+            return self.slots[start:stop]
+        head = int(np.searchsorted(self.phases, high, side="right"))
+        tail = int(np.searchsorted(self.phases, low, side="left"))
+        return np.concatenate((self.slots[tail:], self.slots[:head]))
+
+
 class Resolver:
-    """Resolve 8-byte EIDs to registered beacons within a window of rotation periods."""
+    """Resolve 8-byte EIDs to registered beacons; see the module docstring for the model."""
 
     def __init__(
         self,
         *,
         periods_before: int = DEFAULT_PERIODS_BEFORE,
         periods_after: int = DEFAULT_PERIODS_AFTER,
+        drift_ppm: float = DEFAULT_DRIFT_PPM,
+        power_loss_allowance: float = DEFAULT_POWER_LOSS_ALLOWANCE,
+        replay_memory: float = DEFAULT_REPLAY_MEMORY,
+        max_retired: int = DEFAULT_MAX_RETIRED,
     ) -> None:
-        _check_window("periods_before", periods_before)
-        _check_window("periods_after", periods_after)
+        _check_number("periods_before", periods_before, integer=True)
+        _check_number("periods_after", periods_after, integer=True)
+        _check_number("drift_ppm", drift_ppm)
+        _check_number("power_loss_allowance", power_loss_allowance)
+        _check_number("replay_memory", replay_memory)
+        _check_number("max_retired", max_retired, integer=True)
         self._before = periods_before
         self._after = periods_after
-        self._beacons: dict[str, _Beacon] = {}
-        self._table: dict[bytes, list[tuple[_Beacon, int]]] = {}
-        self._due: list[tuple[int, int, _Beacon]] = []  # (second its period ends, tie, beacon)
-        self._pending: dict[str, _Beacon] = {}  # registered, not yet in the table
-        self._shortest_period = 1 << 15  # shortest rotation period registered (never grows back)
-        self._synced_to: int | None = None  # the wall second the table is built for
-        self._tie = itertools.count()
+        self._drift = drift_ppm * 1e-6
+        self._cap = float(power_loss_allowance)
+        self._replay_memory = replay_memory
+        self._max_retired = max_retired
+
+        self._table = U64MultiMap()
+        self._ids = U64MultiMap()  # hash(beacon_id) -> slot
+        self._phase = [_PhaseIndex() for _ in range(16)]
+        self._pending: list[int] = []  # registered slots not yet in the table
+        self._synced: int | None = None  # the second the table is kept for
+        self._built_at = 0  # the second of the last full build
+        self._count = 0
+        self._slots = 0
+        self._keys = bytearray()  # identity keys, 16 bytes a slot
+        self._id_blob = bytearray()  # beacon ids: a length byte, then UTF-8
+        self._allocate(16)
+        self._retired = U64MultiMap()
+        self._ring_keys = np.zeros(max_retired, dtype=np.uint64)
+        self._ring_vals = np.zeros(max_retired, dtype=np.uint64)
+        self._ring_time = np.zeros(max_retired, dtype=np.int64)
+        self._ring_head = 0  # oldest
+        self._ring_size = 0
+
+    # ------------------------------------------------------------------------------- beacon columns
+
+    def _allocate(self, capacity: int) -> None:
+        """Create (or grow to ``capacity``) the per-beacon columns."""
+
+        def column(name: str, dtype: type[np.generic], fill: float) -> npt.NDArray[Any]:
+            new = np.full(capacity, fill, dtype=dtype)
+            old: npt.NDArray[Any] | None = getattr(self, name, None)
+            if old is not None:
+                new[: len(old)] = old
+            return new
+
+        self._keys.extend(bytes(capacity * _KEY_SIZE - len(self._keys)))
+        self._exponent_col = column("_exponent_col", np.int64, 0)
+        self._offset_col = column("_offset_col", np.int64, 0)
+        self._last_col = column("_last_col", np.float64, np.nan)
+        self._lo_col = column("_lo_col", np.int64, _NO_PERIOD)
+        self._hi_col = column("_hi_col", np.int64, _NO_PERIOD - 1)
+        self._alive_col = column("_alive_col", np.bool_, 0)
+        self._id_start_col = column("_id_start_col", np.int64, 0)
+        self._capacity = capacity
+        # Scalar access goes through memoryviews: a Python int per read, no numpy boxing.
+        self._exponent = self._exponent_col.data.cast("q")
+        self._offset = self._offset_col.data.cast("q")
+        self._last = self._last_col.data.cast("d")
+        self._lo = self._lo_col.data.cast("q")
+        self._hi = self._hi_col.data.cast("q")
+        self._alive = self._alive_col.data.cast("?")
+        self._id_start = self._id_start_col.data.cast("q")
+
+    def _beacon_id(self, slot: int) -> str:
+        start = self._id_start[slot]
+        length = self._id_blob[start]
+        return self._id_blob[start + 1 : start + 1 + length].decode("utf-8", "surrogatepass")
+
+    def _identity_key(self, slot: int) -> bytes:
+        return bytes(self._keys[slot * _KEY_SIZE : (slot + 1) * _KEY_SIZE])
+
+    def _find_slot(self, beacon_id: object) -> int | None:
+        if not isinstance(beacon_id, str):
+            return None
+        for slot in self._ids.find(hash(beacon_id) & ((1 << 64) - 1)):
+            if self._alive[slot] and self._beacon_id(slot) == beacon_id:
+                return slot
+        return None
+
+    # ---------------------------------------------------------------------------------- public API
 
     def __len__(self) -> int:
-        return len(self._beacons)
+        return self._count
 
     def __contains__(self, beacon_id: object) -> bool:
-        return beacon_id in self._beacons
+        return self._find_slot(beacon_id) is not None
 
     def __repr__(self) -> str:
-        return f"Resolver(beacons={len(self._beacons)})"
+        return f"Resolver(beacons={self._count})"
 
     def register(
-        self, beacon_id: str, identity_key: bytes, exponent: int, clock_offset: int
+        self,
+        beacon_id: str,
+        identity_key: bytes,
+        exponent: int,
+        clock_offset: int,
+        *,
+        registered_at: float | None = None,
     ) -> None:
-        """Register (or re-register, replacing) a beacon; its counter is ``unix time + offset``."""
-        _check_registration(beacon_id, exponent, clock_offset)
-        beacon = _Beacon(beacon_id, EidGenerator(identity_key), exponent, clock_offset)
+        """Register (or re-register, replacing) a beacon; its counter is ``unix time + offset``.
+
+        ``registered_at`` (unix seconds) starts the beacon's drift allowance; by default it
+        starts at the first lookup after registration.
+        """
+        encoded = _check_id(beacon_id)
+        check_aes_key(identity_key, "identity key")
+        check_exponent(exponent)
+        if type(clock_offset) is not int or abs(clock_offset) >= _OFFSET_LIMIT:
+            msg = f"clock_offset must be an integer within +-2**48 seconds, got {clock_offset!r}"
+            raise EidError(msg)
+        if registered_at is not None:
+            _second(registered_at)
         self.unregister(beacon_id)
-        self._beacons[beacon_id] = beacon
-        self._pending[beacon_id] = beacon
-        self._shortest_period = min(self._shortest_period, 1 << exponent)
+        if self._slots == self._capacity:
+            self._allocate(self._capacity * 2)
+        slot = self._slots
+        self._slots += 1
+        self._keys[slot * _KEY_SIZE : (slot + 1) * _KEY_SIZE] = bytes(identity_key)
+        self._exponent[slot] = exponent
+        self._offset[slot] = clock_offset
+        self._last[slot] = math.nan if registered_at is None else float(registered_at)
+        self._alive[slot] = True
+        self._id_start[slot] = len(self._id_blob)
+        self._id_blob.append(len(encoded))
+        self._id_blob.extend(encoded)
+        self._ids.insert(hash(beacon_id) & ((1 << 64) - 1), slot)
+        self._pending.append(slot)
+        self._count += 1
 
     def unregister(self, beacon_id: str) -> bool:
         """Forget a beacon; return whether it was registered."""
-        beacon = self._beacons.pop(beacon_id, None)
-        if beacon is None:
+        slot = self._find_slot(beacon_id)
+        if slot is None:
             return False
-        self._drop_entries(beacon)
-        beacon.serial = -1  # its heap entry is now stale
-        self._pending.pop(beacon_id, None)
+        self._set_window(slot, _NO_PERIOD, _NO_PERIOD - 1, None)
+        self._alive[slot] = False
+        self._ids.remove(hash(beacon_id) & ((1 << 64) - 1), slot)
+        self._count -= 1
         return True
 
+    def state(self, beacon_id: str) -> BeaconState | None:
+        """The beacon's exponent, current clock offset estimate and last resolution time."""
+        slot = self._find_slot(beacon_id)
+        if slot is None:
+            return None
+        last = self._last[slot]
+        return BeaconState(
+            beacon_id, self._exponent[slot], self._offset[slot], None if math.isnan(last) else last
+        )
+
     def resolve(self, eid8: bytes, now: float) -> Match | None:
-        """The beacon whose EID at time ``now`` (unix seconds) is ``eid8``, or None.
+        """The beacon whose EID at ``now`` (unix seconds) is ``eid8``, or None (see lookup)."""
+        return self.lookup(eid8, now).match
 
-        None when no registered beacon shows that EID within the window, or when two beacons do
-        (an ambiguous EID is never attributed to either).
-        """
-        key = _check_eid(eid8)
-        second = self._second(now)
+    def lookup(self, eid8: bytes, now: float) -> Resolution:
+        """Resolve ``eid8`` seen at ``now``; say why when it does not resolve."""
+        eid_bytes = _check_eid(eid8)
+        second = _second(now)
         self._sync(second)
-        candidates = self._table.get(key) if len(key) == _EID_SIZE else None
-        if not candidates:
-            return None
-        found: dict[str, Match] = {}
-        for beacon, period in candidates:
-            offset = period - self._period(beacon, second)
-            if -self._before <= offset <= self._after:
-                best = found.get(beacon.beacon_id)
-                if best is None or abs(offset) < abs(best.period_offset):
-                    counter = period << beacon.exponent
-                    found[beacon.beacon_id] = Match(beacon.beacon_id, counter, offset)
-        if len(found) != 1:
-            return None
-        return next(iter(found.values()))
+        if len(eid_bytes) != _EID_SIZE:
+            return Resolution(ResolutionReason.UNKNOWN)
+        accepted, stale = self._candidates(int.from_bytes(eid_bytes, "big"), second)
+        if len(accepted) > 1:
+            ids = tuple(sorted(self._beacon_id(slot) for slot in accepted))
+            return Resolution(ResolutionReason.AMBIGUOUS, beacon_ids=ids)
+        if not accepted:
+            if stale:
+                ids = tuple(sorted(self._beacon_id(slot) for slot in stale))
+                return Resolution(ResolutionReason.STALE, beacon_ids=ids)
+            return Resolution(ResolutionReason.UNKNOWN)
+        [(slot, (period, offset))] = accepted.items()
+        exponent = self._exponent[slot]
+        match = Match(self._beacon_id(slot), period << exponent, offset)
+        self._track(slot, offset, second)
+        return Resolution(ResolutionReason.RESOLVED, match, (match.beacon_id,))
 
-    # -------------------------------------------------------------------------------- table upkeep
+    def _candidates(self, key: int, second: int) -> tuple[dict[int, tuple[int, int]], set[int]]:
+        """Beacons showing ``key`` within their window (slot -> period, offset), and outside it.
 
-    @staticmethod
-    def _second(now: object) -> int:
-        if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
-            msg = f"now must be a finite number of unix seconds, got {now!r}"
-            raise EidError(msg)
-        return math.floor(now)
+        The live table answers first; EIDs retired from it answer out-of-order sightings and
+        tell replays from unknown EIDs.
+        """
+        accepted: dict[int, tuple[int, int]] = {}
+        stale: set[int] = set()
+        for source in (self._table, self._retired):
+            for value in source.find(key):
+                slot, period = value >> 32, value & _LOW32
+                if not self._alive[slot]:
+                    continue
+                offset = self._offset_in_window(slot, period, second)
+                if offset is None:
+                    stale.add(slot)
+                elif slot not in accepted or abs(offset) < abs(accepted[slot][1]):
+                    accepted[slot] = (period, offset)
+            if accepted:
+                break
+        return accepted, stale
 
-    @staticmethod
-    def _period(beacon: _Beacon, second: int) -> int:
-        return (second + beacon.clock_offset) >> beacon.exponent
+    # ------------------------------------------------------------------------------------ windows
 
-    def _period_end(self, beacon: _Beacon, second: int) -> int:
-        """The first wall second of the beacon's next rotation period."""
-        return ((self._period(beacon, second) + 1) << beacon.exponent) - beacon.clock_offset
+    def _allowance(self, slot: int, second: int) -> int:
+        """Whole seconds of drift allowance: drift_ppm of the time since last resolved, capped.
+
+        Rounded down: a fraction of a second is covered by the neighbouring periods already.
+        """
+        last = self._last[slot]
+        if math.isnan(last) or second <= last:
+            return 0
+        return math.floor(min(self._drift * (second - last), self._cap))
+
+    def _offset_in_window(self, slot: int, period: int, second: int) -> int | None:
+        exponent = self._exponent[slot]
+        counter = second + self._offset[slot]
+        allowance = self._allowance(slot, second)
+        low = ((counter - allowance) >> exponent) - self._before
+        high = ((counter + allowance) >> exponent) + self._after
+        if low <= period <= high:
+            return period - (counter >> exponent)
+        return None
+
+    def _table_window(self, slot: int, second: int) -> tuple[int, int]:
+        """Periods the table must hold for the beacon from ``second`` until its period rolls."""
+        exponent = self._exponent[slot]
+        counter = second + self._offset[slot]
+        period_end = ((counter >> exponent) + 1) << exponent  # first counter of the next period
+        allowance = self._allowance(slot, second + (period_end - counter))
+        low = max(((counter - allowance) >> exponent) - self._before, 0)
+        high = min(
+            ((period_end - 1 + allowance) >> exponent) + self._after,
+            (COUNTER_LIMIT - 1) >> exponent,
+        )
+        return low, high
+
+    def _set_window(self, slot: int, low: int, high: int, second: int | None) -> None:
+        """Make the table hold exactly periods ``low..high`` of the beacon (retire the rest)."""
+        old_low, old_high = self._lo[slot], self._hi[slot]
+        if (old_low, old_high) == (low, high):
+            return
+        exponent = self._exponent[slot]
+        generator = EidGenerator(self._identity_key(slot))
+        for period in range(old_low, old_high + 1):
+            if low <= period <= high:
+                continue
+            key = int.from_bytes(generator.eid(exponent, period << exponent), "big")
+            value = _pack(slot, period)
+            self._table.remove(key, value)
+            if second is not None:
+                self._retire(key, value, second)
+        for period in range(low, high + 1):
+            if old_low <= period <= old_high:
+                continue
+            key = int.from_bytes(generator.eid(exponent, period << exponent), "big")
+            self._table.insert(key, _pack(slot, period))
+        self._lo[slot], self._hi[slot] = low, high
+
+    def _track(self, slot: int, offset: int, second: int) -> None:
+        """After a hit: restart the drift allowance; re-centre a beacon found beyond the window.
+
+        A hit within ``-before..after`` is normal random switching; one beyond it was accepted
+        only thanks to the drift allowance, so the beacon's clock has drifted: its offset moves
+        by whole periods to the matched one (its roll phase is unchanged).
+        """
+        last = self._last[slot]
+        self._last[slot] = float(second) if math.isnan(last) else max(last, float(second))
+        if not -self._before <= offset <= self._after:
+            self._offset[slot] += offset << self._exponent[slot]
+        table_time = max(second, self._synced or second)
+        low, high = self._table_window(slot, table_time)
+        self._set_window(slot, low, high, table_time)
+
+    # --------------------------------------------------------------------------- keeping in time
 
     def _sync(self, second: int) -> None:
-        synced = self._synced_to
-        if synced is not None and second < synced:
-            # Out-of-order sightings within the shortest period are served by the extra past
-            # period each beacon keeps; a larger jump back rebuilds the table for that time.
-            if second < synced - self._shortest_period:
-                self._rebuild(second)
-            self._refresh_pending(synced)
+        synced = self._synced
+        if synced is None or second < self._built_at or second < synced - BACKWARD_TOLERANCE:
+            # Before the last build nothing was ever in the table; long before the newest
+            # lookup the retired EIDs may be gone: build the table for this time instead.
+            self._rebuild(second)
             return
-        self._synced_to = second
-        self._refresh_pending(second)
-        due = self._due
-        while due and due[0][0] <= second:
-            _, serial, beacon = heapq.heappop(due)
-            if serial == beacon.serial:  # else unregistered or refreshed since: stale
-                self._refresh(beacon, second)
+        if second > synced:
+            if second - synced > self._gapless_jump():
+                # Periods of some windows were skipped, never in the table and never retired:
+                # a later lookup before this second must rebuild rather than miss them.
+                self._built_at = second
+            self._roll(synced + 1, second)
+            self._synced = second
+            self._expire(second)
+        if self._pending:
+            self._build(self._pending, max(second, synced))
+            self._pending = []
 
-    def _refresh_pending(self, second: int) -> None:
-        pending, self._pending = self._pending, {}
-        for beacon in pending.values():
-            self._refresh(beacon, second)
+    def _gapless_jump(self) -> int:
+        """The longest step forward after which every skipped period was in the table before."""
+        for exponent, index in enumerate(self._phase):
+            if len(index.slots):
+                return (self._before + self._after + 1) << exponent
+        return COUNTER_LIMIT
+
+    def _roll(self, first: int, last: int) -> None:
+        """Refresh the beacons whose period rolls at a second in ``first..last``."""
+        batches = []
+        for exponent, index in enumerate(self._phase):
+            if not len(index.slots):
+                continue
+            period = 1 << exponent
+            if last - first + 1 >= period:
+                batches.append(index.slots)
+            else:
+                batches.append(index.rolled(first, last, period))
+        rolled = np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
+        if len(rolled) * _BULK_FRACTION > max(self._count, 1) and len(rolled) > 64:  # noqa: PLR2004
+            self._rebuild(last)
+            return
+        for slot in rolled.tolist():
+            if self._alive[slot]:
+                low, high = self._table_window(slot, last)
+                self._set_window(slot, low, high, last)
 
     def _rebuild(self, second: int) -> None:
-        self._table.clear()
-        self._due.clear()
-        for beacon in self._beacons.values():
-            beacon.entries.clear()
-            self._refresh(beacon, second)
-        self._pending.clear()
-        self._synced_to = second
+        """Build the whole table for ``second`` (first lookup, or a jump back in time)."""
+        self._table = U64MultiMap()
+        self._lo_col[: self._slots] = _NO_PERIOD
+        self._hi_col[: self._slots] = _NO_PERIOD - 1
+        self._phase = [_PhaseIndex() for _ in range(16)]
+        alive = np.flatnonzero(self._alive_col[: self._slots]).tolist()
+        self._pending = []
+        self._synced = second
+        self._built_at = second
+        self._build(alive, second)
 
-    def _refresh(self, beacon: _Beacon, second: int) -> None:
-        """Put the beacon's window around ``second`` (plus one extra past period) in the table."""
-        self._drop_entries(beacon)
-        current = self._period(beacon, second)
-        entries = beacon.entries
-        for period in range(current - self._before - 1, current + self._after + 1):
-            counter = period << beacon.exponent
-            if not 0 <= counter < COUNTER_LIMIT:
-                continue  # outside the beacon's uint32 clock: it never shows such an EID
-            eid8 = beacon.generator.eid(beacon.exponent, counter)
-            self._table.setdefault(eid8, []).append((beacon, period))
-            entries.append(eid8)
-        beacon.serial = next(self._tie)
-        heapq.heappush(self._due, (self._period_end(beacon, second), beacon.serial, beacon))
-
-    def _drop_entries(self, beacon: _Beacon) -> None:
-        for eid8 in beacon.entries:
-            bucket = self._table.get(eid8)
-            if bucket is None:
+    def _build(self, slots: list[int], second: int) -> None:
+        """Put newly registered (or all) beacons in the table at once."""
+        keys: list[int] = []
+        values: list[int] = []
+        for slot in slots:
+            if not self._alive[slot]:
                 continue
-            bucket[:] = [entry for entry in bucket if entry[0] is not beacon]
-            if not bucket:
-                del self._table[eid8]
-        beacon.entries.clear()
+            if math.isnan(self._last[slot]):
+                self._last[slot] = float(second)
+            low, high = self._table_window(slot, second)
+            exponent = self._exponent[slot]
+            generator = EidGenerator(self._identity_key(slot))
+            for period in range(low, high + 1):
+                keys.append(int.from_bytes(generator.eid(exponent, period << exponent), "big"))
+                values.append(_pack(slot, period))
+            self._lo[slot], self._hi[slot] = low, high
+        self._table.insert_many(np.array(keys, dtype=np.uint64), np.array(values, dtype=np.uint64))
+        live = np.array([slot for slot in slots if self._alive[slot]], dtype=np.int64)
+        if len(live):
+            exponents = self._exponent_col[live]
+            for exponent in np.unique(exponents).tolist():
+                members = live[exponents == exponent]
+                phases = (-self._offset_col[members]) % (1 << exponent)
+                self._phase[exponent].keep(self._alive_col)
+                self._phase[exponent].add(phases, members)
+
+    # ------------------------------------------------------------------------ retired EIDs (replay)
+
+    def _retire(self, key: int, value: int, second: int) -> None:
+        if self._max_retired == 0:
+            return
+        if self._ring_size == self._max_retired:
+            self._evict_oldest()
+        position = (self._ring_head + self._ring_size) % self._max_retired
+        self._ring_keys[position] = key
+        self._ring_vals[position] = value
+        self._ring_time[position] = second
+        self._ring_size += 1
+        self._retired.insert(key, value)
+
+    def _evict_oldest(self) -> None:
+        head = self._ring_head
+        self._retired.remove(int(self._ring_keys[head]), int(self._ring_vals[head]))
+        self._ring_head = (head + 1) % self._max_retired
+        self._ring_size -= 1
+
+    def _expire(self, second: int) -> None:
+        horizon = second - self._replay_memory
+        while self._ring_size and self._ring_time[self._ring_head] < horizon:
+            self._evict_oldest()
