@@ -32,7 +32,7 @@ import numpy.typing as npt
 from eid.ephemeral import COUNTER_LIMIT, EidGenerator, check_exponent
 from eid.errors import EidError
 from eid.primitives import check_aes_key
-from eid.u64map import U64MultiMap
+from eid.u64map import U64MultiMap, bool_view, float_view, int_view
 
 DEFAULT_PERIODS_BEFORE: Final = 1
 """Accept the previous period's EID: beacons switch at a random moment inside the period."""
@@ -247,13 +247,13 @@ class Resolver:
         self._id_start_col = column("_id_start_col", np.int64, 0)
         self._capacity = capacity
         # Scalar access goes through memoryviews: a Python int per read, no numpy boxing.
-        self._exponent = self._exponent_col.data.cast("q")
-        self._offset = self._offset_col.data.cast("q")
-        self._last = self._last_col.data.cast("d")
-        self._lo = self._lo_col.data.cast("q")
-        self._hi = self._hi_col.data.cast("q")
-        self._alive = self._alive_col.data.cast("?")
-        self._id_start = self._id_start_col.data.cast("q")
+        self._exponent = int_view(self._exponent_col, "q")
+        self._offset = int_view(self._offset_col, "q")
+        self._last = float_view(self._last_col)
+        self._lo = int_view(self._lo_col, "q")
+        self._hi = int_view(self._hi_col, "q")
+        self._alive = bool_view(self._alive_col)
+        self._id_start = int_view(self._id_start_col, "q")
 
     def _beacon_id(self, slot: int) -> str:
         start = self._id_start[slot]
