@@ -193,6 +193,7 @@ class Resolver:
         power_loss_allowance: float = DEFAULT_POWER_LOSS_ALLOWANCE,
         replay_memory: float = DEFAULT_REPLAY_MEMORY,
         max_retired: int = DEFAULT_MAX_RETIRED,
+        track_drift: bool = True,
     ) -> None:
         _check_number("periods_before", periods_before, integer=True)
         _check_number("periods_after", periods_after, integer=True)
@@ -206,6 +207,7 @@ class Resolver:
         self._cap = float(power_loss_allowance)
         self._replay_memory = replay_memory
         self._max_retired = max_retired
+        self._track_drift = bool(track_drift)
 
         self._table = U64MultiMap()
         self._ids = U64MultiMap()  # hash(beacon_id) -> slot
@@ -244,6 +246,7 @@ class Resolver:
         self._lo_col = column("_lo_col", np.int64, _NO_PERIOD)
         self._hi_col = column("_hi_col", np.int64, _NO_PERIOD - 1)
         self._alive_col = column("_alive_col", np.bool_, 0)
+        self._shifted_col = column("_shifted_col", np.bool_, 0)
         self._id_start_col = column("_id_start_col", np.int64, 0)
         self._capacity = capacity
         # Scalar access goes through memoryviews: a Python int per read, no numpy boxing.
@@ -253,6 +256,7 @@ class Resolver:
         self._lo = int_view(self._lo_col, "q")
         self._hi = int_view(self._hi_col, "q")
         self._alive = bool_view(self._alive_col)
+        self._shifted = bool_view(self._shifted_col)
         self._id_start = int_view(self._id_start_col, "q")
 
     def _beacon_id(self, slot: int) -> str:
@@ -365,7 +369,7 @@ class Resolver:
         [(slot, (period, offset))] = accepted.items()
         exponent = self._exponent[slot]
         match = Match(self._beacon_id(slot), period << exponent, offset)
-        self._track(slot, offset, second)
+        self._track(slot, period, second)
         return Resolution(ResolutionReason.RESOLVED, match, (match.beacon_id,))
 
     def _candidates(self, key: int, second: int) -> tuple[dict[int, tuple[int, int]], set[int]]:
@@ -413,10 +417,18 @@ class Resolver:
         return None
 
     def _table_window(self, slot: int, second: int) -> tuple[int, int]:
-        """Periods the table must hold for the beacon from ``second`` until its period rolls."""
+        """Periods the table must hold for the beacon from ``second`` until its next refresh.
+
+        Refreshes come when the period rolls, at the phase the beacon was indexed with; once
+        drift tracking has moved its offset by a fraction of a period, the next refresh may come
+        up to a whole period later, so the window then covers a whole period ahead.
+        """
         exponent = self._exponent[slot]
         counter = second + self._offset[slot]
-        period_end = ((counter >> exponent) + 1) << exponent  # first counter of the next period
+        if self._shifted[slot]:
+            period_end = counter + (1 << exponent)
+        else:
+            period_end = ((counter >> exponent) + 1) << exponent  # first counter of next period
         allowance = self._allowance(slot, second + (period_end - counter))
         low = max(((counter - allowance) >> exponent) - self._before, 0)
         high = min(
@@ -447,17 +459,24 @@ class Resolver:
             self._table.insert(key, _pack(slot, period))
         self._lo[slot], self._hi[slot] = low, high
 
-    def _track(self, slot: int, offset: int, second: int) -> None:
-        """After a hit: restart the drift allowance; re-centre a beacon found beyond the window.
+    def _track(self, slot: int, period: int, second: int) -> None:
+        """After a hit: restart the drift allowance and re-centre the beacon's clock estimate.
 
-        A hit within ``-before..after`` is normal random switching; one beyond it was accepted
-        only thanks to the drift allowance, so the beacon's clock has drifted: its offset moves
-        by whole periods to the matched one (its roll phase is unchanged).
+        A beacon shows period q's EID from ``q * 2**K + d`` to ``(q + 1) * 2**K + d``, with d
+        its (fixed) random switching delay: for the resolver that delay is part of the clock
+        offset. So a hit on period q at ``second`` bounds the effective counter to period q, and
+        the offset moves by the least that puts the prediction there (drift tracking).
         """
         last = self._last[slot]
         self._last[slot] = float(second) if math.isnan(last) else max(last, float(second))
-        if not -self._before <= offset <= self._after:
-            self._offset[slot] += offset << self._exponent[slot]
+        exponent = self._exponent[slot]
+        counter = second + self._offset[slot]
+        start, end = period << exponent, (period + 1) << exponent
+        shift = start - counter if counter < start else min(end - 1 - counter, 0)
+        if shift and self._track_drift:
+            self._offset[slot] += shift
+            if shift % (1 << exponent):
+                self._shifted[slot] = True
         table_time = max(second, self._synced or second)
         low, high = self._table_window(slot, table_time)
         self._set_window(slot, low, high, table_time)
@@ -531,6 +550,7 @@ class Resolver:
                 continue
             if math.isnan(self._last[slot]):
                 self._last[slot] = float(second)
+            self._shifted[slot] = False  # indexed below with its current phase
             low, high = self._table_window(slot, second)
             exponent = self._exponent[slot]
             generator = EidGenerator(self._identity_key(slot))

@@ -171,9 +171,9 @@ class KeyRegistry:
     def __repr__(self) -> str:
         return f"KeyRegistry(beacons={len(self._keys)})"
 
-    def resolver(self, **window: int) -> eid.Resolver:
-        """An :class:`eid.Resolver` with every beacon registered (window settings as keywords)."""
-        resolver = eid.Resolver(**window)
+    def resolver(self, resolver: eid.Resolver | None = None) -> eid.Resolver:
+        """Register every beacon in ``resolver`` (a default :class:`eid.Resolver` if None)."""
+        resolver = eid.Resolver() if resolver is None else resolver
         for key in self._keys.values():
             resolver.register(
                 key.beacon_id, key.identity_key, key.rotation_exponent, key.clock_offset

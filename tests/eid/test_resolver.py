@@ -92,7 +92,7 @@ def test_previous_current_and_next_period_resolve_and_two_away_do_not(
     ik: bytes, exponent: int, counter: int, second: int, fraction: float
 ) -> None:
     clock_offset = counter - second
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("beacon", ik, exponent, clock_offset)
     assert_window(resolver, Beacon("beacon", ik, exponent, clock_offset), second + fraction)
 
@@ -104,7 +104,7 @@ def test_exact_rotation_boundaries(exponent: int, order: str) -> None:
     start = period << exponent
     clock_offset = start - T0  # the beacon counter is exactly a period start at T0
     assert counter_at(T0, clock_offset) == start
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("b", IK_A, exponent, clock_offset)
     schedules: dict[str, list[float]] = {
         "at-start-first": [T0, T0 - 1, T0 - 0.25],
@@ -115,7 +115,7 @@ def test_exact_rotation_boundaries(exponent: int, order: str) -> None:
         assert_window(resolver, Beacon("b", IK_A, exponent, clock_offset), now)
     if order == "fresh":
         for now in (T0 - 1, T0 - 0.001, T0 + 0.999):
-            fresh = Resolver(drift_ppm=0)
+            fresh = Resolver(drift_ppm=0, track_drift=False)
             fresh.register("b", IK_A, exponent, clock_offset)
             assert_window(fresh, Beacon("b", IK_A, exponent, clock_offset), now)
 
@@ -124,7 +124,7 @@ def test_exact_rotation_boundaries(exponent: int, order: str) -> None:
 def test_boundary_second_belongs_to_the_new_period(exponent: int) -> None:
     start = 77 << max(exponent, 16)
     clock_offset = start - T0
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("b", IK_B, exponent, clock_offset)
     new = eid_of_period(IK_B, exponent, start >> exponent)
     old = eid_of_period(IK_B, exponent, (start >> exponent) - 1)
@@ -140,7 +140,7 @@ def test_boundary_second_belongs_to_the_new_period(exponent: int) -> None:
 @pytest.mark.parametrize("exponent", [0, 4])
 def test_tk_rollover_from_65535_to_65536(exponent: int) -> None:
     clock_offset = 65535 - T0
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("b", IK_A, exponent, clock_offset)
     for now in (T0 - 1, T0, T0 + 1, T0 + 16, T0 + 17, T0, T0 - 2):
         assert_window(resolver, Beacon("b", IK_A, exponent, clock_offset), now)
@@ -155,7 +155,7 @@ def test_tk_rollover_from_65535_to_65536(exponent: int) -> None:
 def test_tk_rollover_near_every_multiple_of_65536(block: int, exponent: int) -> None:
     rollover = block * 65536
     clock_offset = rollover - T0
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("b", IK_C, exponent, clock_offset)
     for now in (T0 - 1, T0, T0 + 1, T0 - (1 << exponent), T0 + (1 << exponent)):
         assert_window(resolver, Beacon("b", IK_C, exponent, clock_offset), now)
@@ -163,7 +163,7 @@ def test_tk_rollover_near_every_multiple_of_65536(block: int, exponent: int) -> 
 
 def test_counter_at_the_top_of_uint32_resolves_previous_and_current() -> None:
     clock_offset = 2**32 - 1 - T0
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("b", IK_A, 0, clock_offset)
     assert resolver.resolve(oracle.compute_eid(IK_A, 0, 2**32 - 1), T0) == Match("b", 2**32 - 1, 0)
     assert resolver.resolve(oracle.compute_eid(IK_A, 0, 2**32 - 2), T0) == Match("b", 2**32 - 2, -1)
@@ -171,7 +171,7 @@ def test_counter_at_the_top_of_uint32_resolves_previous_and_current() -> None:
 
 
 def test_beacon_whose_counter_is_negative_resolves_nothing() -> None:
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("b", IK_A, 0, -T0 - 100)
     assert resolver.resolve(oracle.compute_eid(IK_A, 0, 0), T0) is None
     # 100 seconds later the counter reaches 0 and the beacon resolves.
@@ -190,7 +190,7 @@ def test_200_beacons_each_resolve_to_themselves(seed: int) -> None:
         for index in range(200)
     ]
     assert len({ik for _, ik, _, _ in beacons}) == 200
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     for beacon_id, ik, exponent, clock_offset in beacons:
         resolver.register(beacon_id, ik, exponent, clock_offset)
     assert len(resolver) == 200
@@ -209,7 +209,7 @@ def test_200_beacons_each_resolve_to_themselves(seed: int) -> None:
 @pytest.mark.parametrize("exponent", [0, 1, 4, 10, 15])
 def test_time_moving_forward_over_50_periods_keeps_resolving(exponent: int) -> None:
     clock_offset = 123_456_789 - T0
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("b", IK_B, exponent, clock_offset)
     for step in range(50):
         now = T0 + step * (1 << exponent) + 0.5
@@ -224,7 +224,7 @@ def test_mixed_exponents_stepping_one_second_at_a_time() -> None:
         ("k3", bytes(range(16)), 3, 2**31 - T0),
         ("k8", bytes(range(16, 32)), 8, 65_536 * 9 - 100 - T0),
     ]
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     for beacon_id, ik, exponent, clock_offset in beacons:
         resolver.register(beacon_id, ik, exponent, clock_offset)
     for second in range(300):
@@ -239,7 +239,7 @@ def test_mixed_exponents_stepping_one_second_at_a_time() -> None:
 @pytest.mark.parametrize("exponent", [0, 2, 10, 15])
 def test_time_moving_back_ten_periods_still_resolves(exponent: int) -> None:
     clock_offset = 3_000_000 - T0
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("b", IK_A, exponent, clock_offset)
     later = T0 + 20 * (1 << exponent)
     assert_window(resolver, Beacon("b", IK_A, exponent, clock_offset), later)
@@ -251,7 +251,7 @@ def test_time_moving_back_ten_periods_still_resolves(exponent: int) -> None:
 @pytest.mark.parametrize("exponent", [0, 1, 2, 3, 10])
 def test_out_of_order_sightings_by_a_few_seconds(exponent: int) -> None:
     clock_offset = 5_000_000 - T0
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("b", IK_C, exponent, clock_offset)
     for now in (T0, T0 - 3, T0 + 1, T0 - 2, T0 + 4.5, T0 + 0.25, T0 + 8, T0 + 5, T0 + 7, T0 + 6):
         assert_window(resolver, Beacon("b", IK_C, exponent, clock_offset), now)
@@ -287,7 +287,7 @@ def test_resolution_never_depends_on_history(
 ) -> None:
     """Whatever happened before (time jumps either way, re-registrations), a lookup at ``now``
     answers exactly what a fresh computation for ``now`` answers."""
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     registered: dict[int, Beacon] = {}
     known: dict[int, Beacon] = {}
     for index, (ik, exponent, offset) in enumerate(initial):
@@ -336,7 +336,7 @@ def _owners(beacons: Iterable[Beacon], eid8: bytes, now: float) -> set[Match]:
 @pytest.mark.parametrize("exponent", [0, 5])
 def test_custom_window_accepts_exactly_its_periods(before: int, after: int, exponent: int) -> None:
     clock_offset = 9_000_000 - T0
-    resolver = Resolver(periods_before=before, periods_after=after, drift_ppm=0)
+    resolver = Resolver(periods_before=before, periods_after=after, drift_ppm=0, track_drift=False)
     resolver.register("b", IK_B, exponent, clock_offset)
     for now in (T0, T0 + (1 << exponent), T0 + 0.5 * (1 << exponent), T0 - 1, T0 + 1000):
         assert_window(
@@ -356,7 +356,7 @@ def test_resolver_rejects_bad_window_settings(bad: Any) -> None:
 
 
 def test_reregistering_with_a_new_key_replaces_the_old_one() -> None:
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("b", IK_A, 4, 0)
     old = eid_of_period(IK_A, 4, T0 >> 4)
     assert resolver.resolve(old, T0) == Match("b", (T0 >> 4) << 4, 0)
@@ -368,7 +368,7 @@ def test_reregistering_with_a_new_key_replaces_the_old_one() -> None:
 
 
 def test_reregistering_with_a_new_exponent_and_offset_replaces_the_old_one() -> None:
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("b", IK_A, 4, 0)
     assert_window(resolver, Beacon("b", IK_A, 4, 0), T0)
     resolver.register("b", IK_A, 10, 5000)
@@ -377,7 +377,7 @@ def test_reregistering_with_a_new_exponent_and_offset_replaces_the_old_one() -> 
 
 
 def test_reregistering_the_same_beacon_unchanged_is_not_ambiguous() -> None:
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("b", IK_A, 3, 11)
     assert_window(resolver, Beacon("b", IK_A, 3, 11), T0)
     resolver.register("b", IK_A, 3, 11)
@@ -385,7 +385,7 @@ def test_reregistering_the_same_beacon_unchanged_is_not_ambiguous() -> None:
 
 
 def test_registering_after_the_table_was_built_resolves_at_once() -> None:
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("a", IK_A, 0, 0)
     assert_window(resolver, Beacon("a", IK_A, 0, 0), T0)
     resolver.register("b", IK_B, 5, 77)
@@ -394,7 +394,7 @@ def test_registering_after_the_table_was_built_resolves_at_once() -> None:
 
 
 def test_unregister_forgets_the_beacon() -> None:
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("a", IK_A, 2, 0)
     resolver.register("b", IK_B, 2, 0)
     assert_window(resolver, Beacon("a", IK_A, 2, 0), T0)
@@ -410,7 +410,7 @@ def test_unregister_forgets_the_beacon() -> None:
 
 
 def test_unregister_before_any_lookup() -> None:
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("a", IK_A, 2, 0)
     assert resolver.unregister("a") is True
     assert resolver.resolve(eid_of_period(IK_A, 2, T0 >> 2), T0) is None
@@ -419,7 +419,7 @@ def test_unregister_before_any_lookup() -> None:
 
 @pytest.mark.parametrize("exponent", [0, 7, 15])
 def test_two_beacons_with_identical_eids_are_ambiguous(exponent: int) -> None:
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("twin-1", IK_C, exponent, 42)
     resolver.register("twin-2", IK_C, exponent, 42)
     current = period_of(T0, exponent, 42)
@@ -430,24 +430,24 @@ def test_two_beacons_with_identical_eids_are_ambiguous(exponent: int) -> None:
 
 
 def test_unknown_eid_is_none() -> None:
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("a", IK_A, 0, 0)
     unknown = eid_of_period(IK_B, 0, T0)
     assert resolver.resolve(unknown, T0) is None
     assert resolver.resolve(bytes(8), T0) is None
-    assert Resolver(drift_ppm=0).resolve(unknown, T0) is None
+    assert Resolver(drift_ppm=0, track_drift=False).resolve(unknown, T0) is None
 
 
 @pytest.mark.parametrize("size", [0, 1, 7, 9, 10, 16])
 def test_wrong_length_eid_is_none(size: int) -> None:
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("a", IK_A, 0, 0)
     real = eid_of_period(IK_A, 0, T0)
     assert resolver.resolve((real * 2)[:size], T0) is None
 
 
 def test_eid_as_bytearray_or_memoryview_resolves() -> None:
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("a", IK_A, 0, 0)
     real = eid_of_period(IK_A, 0, T0)
     assert resolver.resolve(cast("bytes", bytearray(real)), T0) == Match("a", T0, 0)
@@ -457,12 +457,12 @@ def test_eid_as_bytearray_or_memoryview_resolves() -> None:
 @pytest.mark.parametrize("eid8", ["0011223344556677", None, 12345])
 def test_eid_that_is_not_bytes_is_an_error(eid8: Any) -> None:
     with pytest.raises(eid.EidError):
-        Resolver(drift_ppm=0).resolve(eid8, T0)
+        Resolver(drift_ppm=0, track_drift=False).resolve(eid8, T0)
 
 
 @pytest.mark.parametrize("now", [math.nan, math.inf, -math.inf, True, "1700000000", None])
 def test_now_that_is_not_a_finite_number_is_an_error(now: Any) -> None:
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("a", IK_A, 0, 0)
     with pytest.raises(eid.EidError):
         resolver.resolve(bytes(8), now)
@@ -486,7 +486,7 @@ BAD_REGISTRATIONS = {
 
 @pytest.mark.parametrize("args", BAD_REGISTRATIONS.values(), ids=BAD_REGISTRATIONS.keys())
 def test_bad_registrations_raise_and_keep_the_previous_registration(args: tuple[Any, ...]) -> None:
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("b", IK_B, 0, 0)
     with pytest.raises(eid.EidError) as info:
         resolver.register(*args)
@@ -497,11 +497,11 @@ def test_bad_registrations_raise_and_keep_the_previous_registration(args: tuple[
 
 def test_bad_key_sizes_raise_invalid_key_error() -> None:
     with pytest.raises(eid.InvalidKeyError):
-        Resolver(drift_ppm=0).register("b", bytes(15), 0, 0)
+        Resolver(drift_ppm=0, track_drift=False).register("b", bytes(15), 0, 0)
 
 
 def test_repr_shows_no_key_and_no_eid() -> None:
-    resolver = Resolver(drift_ppm=0)
+    resolver = Resolver(drift_ppm=0, track_drift=False)
     resolver.register("a", IK_A, 0, 0)
     resolver.register("b", IK_B, 3, 0)
     resolver.resolve(bytes(8), T0)
@@ -524,7 +524,7 @@ def test_an_eid_repeated_across_periods_matches_the_nearest_period(
     before: int, after: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(resolver_module, "EidGenerator", _RepeatingGenerator)
-    resolver = Resolver(periods_before=before, periods_after=after, drift_ppm=0)
+    resolver = Resolver(periods_before=before, periods_after=after, drift_ppm=0, track_drift=False)
     resolver.register("b", IK_A, 2, 0)
     assert resolver.resolve(b"\x5a" * 8, T0) == Match("b", (T0 >> 2) << 2, 0)
     assert resolver.resolve(b"\x5a" * 8, T0 + 4) == Match("b", ((T0 + 4) >> 2) << 2, 0)
