@@ -71,6 +71,10 @@ class EidGenerator:
         """The 8-byte EID a beacon with rotation exponent ``exponent`` shows at ``counter``."""
         check_exponent(exponent)
         check_counter(counter)
+        return self.eid_unchecked(exponent, counter)
+
+    def eid_unchecked(self, exponent: int, counter: int) -> bytes:
+        """:meth:`eid` for arguments the caller has already checked (the resolver's hot path)."""
         block_index = counter >> 16
         cached_index, tk = self._tk
         if cached_index != block_index:

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import enum
 import math
+from array import array
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,9 @@ from eid.ephemeral import COUNTER_LIMIT, EidGenerator, check_exponent
 from eid.errors import EidError
 from eid.primitives import check_aes_key
 from eid.u64map import U64MultiMap, bool_view, float_view, int_view
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 DEFAULT_PERIODS_BEFORE: Final = 1
 """Accept the previous period's EID: beacons switch at a random moment inside the period."""
@@ -146,6 +150,18 @@ def _second(now: object) -> int:
     return math.floor(now)
 
 
+def _chunks(slots: npt.NDArray[np.int64], size: int = 1 << 16) -> Iterator[list[int]]:
+    """The slots as lists of Python ints, a bounded list at a time (no million-int list)."""
+    for start in range(0, len(slots), size):
+        yield slots[start : start + size].tolist()
+
+
+def _chunked(slots: npt.NDArray[np.int64]) -> Iterator[int]:
+    """The slots as Python ints, one bounded chunk in memory at a time."""
+    for chunk in _chunks(slots):
+        yield from chunk
+
+
 def _pack(slot: int, period: int) -> int:
     return (slot << 32) | period
 
@@ -156,12 +172,12 @@ class _PhaseIndex:
     __slots__ = ("phases", "slots")
 
     def __init__(self) -> None:
-        self.phases: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
-        self.slots: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self.phases: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
+        self.slots: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
 
     def add(self, phases: npt.NDArray[np.int64], slots: npt.NDArray[np.int64]) -> None:
-        merged_phases = np.concatenate((self.phases, phases))
-        merged_slots = np.concatenate((self.slots, slots))
+        merged_phases = np.concatenate((self.phases, phases.astype(np.int32)))
+        merged_slots = np.concatenate((self.slots, slots.astype(np.int32)))
         order = np.argsort(merged_phases, kind="stable")
         self.phases, self.slots = merged_phases[order], merged_slots[order]
 
@@ -169,7 +185,7 @@ class _PhaseIndex:
         live = alive[self.slots]
         self.phases, self.slots = self.phases[live], self.slots[live]
 
-    def rolled(self, first: int, last: int, period: int) -> npt.NDArray[np.int64]:
+    def rolled(self, first: int, last: int, period: int) -> npt.NDArray[np.int32]:
         """Slots whose period rolls at a second whose phase lies in ``first..last`` (cyclic)."""
         low, high = first % period, last % period
         if low <= high:
@@ -212,9 +228,14 @@ class Resolver:
         self._table = U64MultiMap()
         self._ids = U64MultiMap()  # hash(beacon_id) -> slot
         self._phase = [_PhaseIndex() for _ in range(16)]
-        self._pending: list[int] = []  # registered slots not yet in the table
+        self._pending = array("q")  # registered slots not yet in the table (compact)
         self._synced: int | None = None  # the second the table is kept for
         self._built_at = 0  # the second of the last full build
+        # Beacons registered while the table was already at a later second than some lookups
+        # may still be: slot -> the second they were built at. Lookups before that second
+        # check them directly (they were never in the table for earlier periods).
+        self._late: dict[int, int] = {}
+        self._late_until = 0
         self._count = 0
         self._slots = 0
         self._keys = bytearray()  # identity keys, 16 bytes a slot
@@ -240,24 +261,24 @@ class Resolver:
             return new
 
         self._keys.extend(bytes(capacity * _KEY_SIZE - len(self._keys)))
-        self._exponent_col = column("_exponent_col", np.int64, 0)
+        self._exponent_col = column("_exponent_col", np.int8, 0)
         self._offset_col = column("_offset_col", np.int64, 0)
         self._last_col = column("_last_col", np.float64, np.nan)
         self._lo_col = column("_lo_col", np.int64, _NO_PERIOD)
         self._hi_col = column("_hi_col", np.int64, _NO_PERIOD - 1)
         self._alive_col = column("_alive_col", np.bool_, 0)
         self._shifted_col = column("_shifted_col", np.bool_, 0)
-        self._id_start_col = column("_id_start_col", np.int64, 0)
+        self._id_start_col = column("_id_start_col", np.uint32, 0)
         self._capacity = capacity
         # Scalar access goes through memoryviews: a Python int per read, no numpy boxing.
-        self._exponent = int_view(self._exponent_col, "q")
+        self._exponent = int_view(self._exponent_col, "b")
         self._offset = int_view(self._offset_col, "q")
         self._last = float_view(self._last_col)
         self._lo = int_view(self._lo_col, "q")
         self._hi = int_view(self._hi_col, "q")
         self._alive = bool_view(self._alive_col)
         self._shifted = bool_view(self._shifted_col)
-        self._id_start = int_view(self._id_start_col, "q")
+        self._id_start = int_view(self._id_start_col, "I")
 
     def _beacon_id(self, slot: int) -> str:
         start = self._id_start[slot]
@@ -348,7 +369,36 @@ class Resolver:
 
     def resolve(self, eid8: bytes, now: float) -> Match | None:
         """The beacon whose EID at ``now`` (unix seconds) is ``eid8``, or None (see lookup)."""
-        return self.lookup(eid8, now).match
+        eid_bytes = eid8 if type(eid8) is bytes else _check_eid(eid8)
+        second = math.floor(now) if type(now) is float and math.isfinite(now) else _second(now)
+        if second != self._synced or self._pending:
+            self._sync(second)
+        if len(eid_bytes) != _EID_SIZE:
+            return None
+        key = int.from_bytes(eid_bytes, "big")
+        values = self._table.find(key)
+        if len(values) == 1 and second >= self._late_until:
+            # The common case, inlined: one entry, a beacon with no drift allowance yet, seen
+            # inside the period its clock estimate predicts (what _offset_in_window and _track
+            # do, without their calls; anything else takes the general path below).
+            slot, period = values[0] >> 32, values[0] & _LOW32
+            exponent = self._exponent[slot]
+            counter = second + self._offset[slot]
+            last = self._last[slot]
+            if (
+                self._alive[slot]
+                and counter >> exponent == period
+                and self._drift * (second + (1 << exponent) - last) < 1
+            ):
+                if second > last:
+                    self._last[slot] = second
+                return Match(self._beacon_id(slot), period << exponent, 0)
+        accepted, _ = self._candidates(key, second)
+        if len(accepted) != 1:
+            return None
+        [(slot, (period, offset))] = accepted.items()
+        self._track(slot, period, second)
+        return Match(self._beacon_id(slot), period << self._exponent[slot], offset)
 
     def lookup(self, eid8: bytes, now: float) -> Resolution:
         """Resolve ``eid8`` seen at ``now``; say why when it does not resolve."""
@@ -380,6 +430,8 @@ class Resolver:
         """
         accepted: dict[int, tuple[int, int]] = {}
         stale: set[int] = set()
+        if second < self._late_until:
+            self._late_candidates(key, second, accepted)
         for source in (self._table, self._retired):
             for value in source.find(key):
                 slot, period = value >> 32, value & _LOW32
@@ -393,6 +445,28 @@ class Resolver:
             if accepted:
                 break
         return accepted, stale
+
+    def _late_candidates(self, key: int, second: int, accepted: dict[int, tuple[int, int]]) -> None:
+        """Check beacons built after ``second`` against their window at ``second``, directly."""
+        for slot, built in self._late.items():
+            if built <= second or not self._alive[slot]:
+                continue
+            exponent = self._exponent[slot]
+            counter = second + self._offset[slot]
+            allowance = self._allowance(slot, second)
+            low = max(((counter - allowance) >> exponent) - self._before, 0)
+            high = min(
+                ((counter + allowance) >> exponent) + self._after, (COUNTER_LIMIT - 1) >> exponent
+            )
+            generator = EidGenerator(self._identity_key(slot))
+            for period in range(low, high + 1):
+                if (
+                    int.from_bytes(generator.eid_unchecked(exponent, period << exponent), "big")
+                    == key
+                ):
+                    offset = period - (counter >> exponent)
+                    if slot not in accepted or abs(offset) < abs(accepted[slot][1]):
+                        accepted[slot] = (period, offset)
 
     # ------------------------------------------------------------------------------------ windows
 
@@ -447,7 +521,7 @@ class Resolver:
         for period in range(old_low, old_high + 1):
             if low <= period <= high:
                 continue
-            key = int.from_bytes(generator.eid(exponent, period << exponent), "big")
+            key = int.from_bytes(generator.eid_unchecked(exponent, period << exponent), "big")
             value = _pack(slot, period)
             self._table.remove(key, value)
             if second is not None:
@@ -455,7 +529,7 @@ class Resolver:
         for period in range(low, high + 1):
             if old_low <= period <= old_high:
                 continue
-            key = int.from_bytes(generator.eid(exponent, period << exponent), "big")
+            key = int.from_bytes(generator.eid_unchecked(exponent, period << exponent), "big")
             self._table.insert(key, _pack(slot, period))
         self._lo[slot], self._hi[slot] = low, high
 
@@ -473,7 +547,12 @@ class Resolver:
         counter = second + self._offset[slot]
         start, end = period << exponent, (period + 1) << exponent
         shift = start - counter if counter < start else min(end - 1 - counter, 0)
-        if shift and self._track_drift:
+        if not (shift and self._track_drift):
+            # The table window was built with an allowance of at most what this bound gives;
+            # below one second it was zero, and it stays zero: nothing to move.
+            if math.isnan(last) or self._drift * (second + (1 << exponent) - last) < 1:
+                return
+        else:
             self._offset[slot] += shift
             if shift % (1 << exponent):
                 self._shifted[slot] = True
@@ -498,9 +577,16 @@ class Resolver:
             self._roll(synced + 1, second)
             self._synced = second
             self._expire(second)
+            if self._late and second - BACKWARD_TOLERANCE > self._late_until:
+                self._late.clear()
         if self._pending:
-            self._build(self._pending, max(second, synced))
-            self._pending = []
+            pending, self._pending = self._pending, array("q")
+            built = max(second, synced)
+            self._build(np.frombuffer(pending, dtype=np.int64), built)
+            if built > self._built_at:
+                for slot in pending:
+                    self._late[slot] = built
+                self._late_until = max(self._late_until, built)
 
     def _gapless_jump(self) -> int:
         """The longest step forward after which every skipped period was in the table before."""
@@ -511,7 +597,7 @@ class Resolver:
 
     def _roll(self, first: int, last: int) -> None:
         """Refresh the beacons whose period rolls at a second in ``first..last``."""
-        batches = []
+        batches: list[npt.NDArray[np.int32]] = []
         for exponent, index in enumerate(self._phase):
             if not len(index.slots):
                 continue
@@ -520,7 +606,7 @@ class Resolver:
                 batches.append(index.slots)
             else:
                 batches.append(index.rolled(first, last, period))
-        rolled = np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
+        rolled = np.concatenate(batches) if batches else np.zeros(0, dtype=np.int32)
         if len(rolled) * _BULK_FRACTION > max(self._count, 1) and len(rolled) > 64:  # noqa: PLR2004
             self._rebuild(last)
             return
@@ -535,31 +621,45 @@ class Resolver:
         self._lo_col[: self._slots] = _NO_PERIOD
         self._hi_col[: self._slots] = _NO_PERIOD - 1
         self._phase = [_PhaseIndex() for _ in range(16)]
-        alive = np.flatnonzero(self._alive_col[: self._slots]).tolist()
-        self._pending = []
+        alive = np.flatnonzero(self._alive_col[: self._slots])
+        self._pending = array("q")
         self._synced = second
         self._built_at = second
+        self._late.clear()
+        self._late_until = 0
         self._build(alive, second)
 
-    def _build(self, slots: list[int], second: int) -> None:
-        """Put newly registered (or all) beacons in the table at once."""
-        keys: list[int] = []
-        values: list[int] = []
-        for slot in slots:
+    def _build(self, slots: npt.NDArray[np.int64], second: int) -> None:
+        """Put newly registered (or all) beacons in the table at once.
+
+        Windows first, then the table is sized once and filled a chunk of beacons at a time,
+        so that building a million beacons leaves no large temporaries behind.
+        """
+        for slot in _chunked(slots):
             if not self._alive[slot]:
                 continue
             if math.isnan(self._last[slot]):
                 self._last[slot] = float(second)
             self._shifted[slot] = False  # indexed below with its current phase
-            low, high = self._table_window(slot, second)
-            exponent = self._exponent[slot]
-            generator = EidGenerator(self._identity_key(slot))
-            for period in range(low, high + 1):
-                keys.append(int.from_bytes(generator.eid(exponent, period << exponent), "big"))
-                values.append(_pack(slot, period))
-            self._lo[slot], self._hi[slot] = low, high
-        self._table.insert_many(np.array(keys, dtype=np.uint64), np.array(values, dtype=np.uint64))
-        live = np.array([slot for slot in slots if self._alive[slot]], dtype=np.int64)
+            self._lo[slot], self._hi[slot] = self._table_window(slot, second)
+        sizes = self._hi_col[slots] - self._lo_col[slots] + 1
+        self._table.reserve(len(self._table) + int(sizes[sizes > 0].sum()))
+        for chunk in _chunks(slots):
+            keys = array("Q")
+            values = array("Q")
+            for slot in chunk:
+                if not self._alive[slot]:
+                    continue
+                exponent = self._exponent[slot]
+                generator = EidGenerator(self._identity_key(slot))
+                for period in range(self._lo[slot], self._hi[slot] + 1):
+                    eid8 = generator.eid_unchecked(exponent, period << exponent)
+                    keys.append(int.from_bytes(eid8, "big"))
+                    values.append(_pack(slot, period))
+            self._table.insert_many(
+                np.frombuffer(keys, dtype=np.uint64), np.frombuffer(values, dtype=np.uint64)
+            )
+        live = slots[self._alive_col[slots]]
         if len(live):
             exponents = self._exponent_col[live]
             for exponent in np.unique(exponents).tolist():

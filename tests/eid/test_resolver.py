@@ -514,7 +514,7 @@ def test_repr_shows_no_key_and_no_eid() -> None:
 class _RepeatingGenerator(eid.EidGenerator):
     """A beacon whose EID never changes (as if AES collided): every period shows the same EID."""
 
-    def eid(self, exponent: int, counter: int) -> bytes:
+    def eid_unchecked(self, exponent: int, counter: int) -> bytes:
         del exponent, counter
         return b"\x5a" * 8
 

@@ -57,7 +57,7 @@ def test_behaves_like_a_dict_of_lists(ops: list[tuple[object, ...]]) -> None:
 
 def test_sizing_for_an_expected_count() -> None:
     table = U64MultiMap(expected=1000)
-    assert table.capacity >= 1000 / 0.72
+    assert table.capacity >= 1000 / 0.75
     assert table.capacity & (table.capacity - 1) == 0
     assert table.nbytes == table.capacity * 16
     table.insert_many(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint64))
