@@ -11,10 +11,11 @@ from eid.ephemeral import EidGenerator, compute_eid, temporary_key
 from eid.errors import EidError, FrameError, FrameErrorReason, IntegrityError, InvalidKeyError
 from eid.identity import beacon_identity_key, public_key, resolver_identity_key
 from eid.lock import unlock_token
-from eid.resolver import Match, Resolver
+from eid.resolver import BeaconState, Match, Resolution, ResolutionReason, Resolver
 from eid.telemetry import decrypt_etlm, encrypt_etlm
 
 __all__ = [
+    "BeaconState",
     "EidError",
     "EidGenerator",
     "FrameError",
@@ -22,6 +23,8 @@ __all__ = [
     "IntegrityError",
     "InvalidKeyError",
     "Match",
+    "Resolution",
+    "ResolutionReason",
     "Resolver",
     "beacon_identity_key",
     "compute_eid",

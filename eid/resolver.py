@@ -33,7 +33,7 @@ import numpy.typing as npt
 from eid.ephemeral import COUNTER_LIMIT, EidGenerator, check_exponent
 from eid.errors import EidError
 from eid.primitives import check_aes_key
-from eid.u64map import U64MultiMap, bool_view, float_view, int_view
+from eid.u64map import EMPTY, U64MultiMap, bool_view, float_view, int_view
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -87,6 +87,10 @@ class Match:
     beacon_id: str
     counter: int
     period_offset: int
+
+
+_new_match = object.__new__
+_set_field = object.__setattr__  # builds a Match on the hot path without re-checking its fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,23 +380,26 @@ class Resolver:
         if len(eid_bytes) != _EID_SIZE:
             return None
         key = int.from_bytes(eid_bytes, "big")
-        values = self._table.find(key)
-        if len(values) == 1 and second >= self._late_until:
+        value = self._table.find_unique(key)
+        if value != EMPTY and second >= self._late_until:
             # The common case, inlined: one entry, a beacon with no drift allowance yet, seen
             # inside the period its clock estimate predicts (what _offset_in_window and _track
             # do, without their calls; anything else takes the general path below).
-            slot, period = values[0] >> 32, values[0] & _LOW32
+            slot, period = value >> 32, value & _LOW32
             exponent = self._exponent[slot]
-            counter = second + self._offset[slot]
             last = self._last[slot]
             if (
-                self._alive[slot]
-                and counter >> exponent == period
+                (second + self._offset[slot]) >> exponent == period
+                and self._alive[slot]
                 and self._drift * (second + (1 << exponent) - last) < 1
             ):
                 if second > last:
                     self._last[slot] = second
-                return Match(self._beacon_id(slot), period << exponent, 0)
+                match = _new_match(Match)
+                _set_field(match, "beacon_id", self._beacon_id(slot))
+                _set_field(match, "counter", period << exponent)
+                _set_field(match, "period_offset", 0)
+                return match
         accepted, _ = self._candidates(key, second)
         if len(accepted) != 1:
             return None

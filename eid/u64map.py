@@ -88,6 +88,21 @@ class U64MultiMap:
                 found.append(value)
             index = (index + 1) & mask
 
+    def find_unique(self, key: int) -> int:
+        """The value under ``key`` if there is exactly one, else :data:`EMPTY` (none or several)."""
+        kv, vv, mask = self._kv, self._vv, self._mask
+        found = EMPTY
+        index = key & mask
+        while True:
+            value = vv[index]
+            if value == EMPTY:
+                return found
+            if kv[index] == key:
+                if found != EMPTY:
+                    return EMPTY
+                found = value
+            index = (index + 1) & mask
+
     def insert(self, key: int, value: int) -> None:
         """Add ``key -> value`` (duplicates allowed)."""
         if (self._size + 1) > self.capacity * _MAX_LOAD:
