@@ -11,6 +11,13 @@ from eid.ephemeral import EidGenerator, compute_eid, temporary_key
 from eid.errors import EidError, FrameError, FrameErrorReason, IntegrityError, InvalidKeyError
 from eid.identity import beacon_identity_key, public_key, resolver_identity_key
 from eid.lock import unlock_token
+from eid.registration import (
+    RegisteredBeacon,
+    RegistrationCheck,
+    RegistrationError,
+    register_ecdh,
+    register_identity_key,
+)
 from eid.resolver import BeaconState, Match, Resolution, ResolutionReason, Resolver
 from eid.telemetry import decrypt_etlm, encrypt_etlm
 
@@ -23,6 +30,9 @@ __all__ = [
     "IntegrityError",
     "InvalidKeyError",
     "Match",
+    "RegisteredBeacon",
+    "RegistrationCheck",
+    "RegistrationError",
     "Resolution",
     "ResolutionReason",
     "Resolver",
@@ -32,6 +42,8 @@ __all__ = [
     "encrypt_etlm",
     "frames",
     "public_key",
+    "register_ecdh",
+    "register_identity_key",
     "resolver_identity_key",
     "temporary_key",
     "unlock_token",

@@ -432,8 +432,9 @@ class Resolver:
     def _candidates(self, key: int, second: int) -> tuple[dict[int, tuple[int, int]], set[int]]:
         """Beacons showing ``key`` within their window (slot -> period, offset), and outside it.
 
-        The live table answers first; EIDs retired from it answer out-of-order sightings and
-        tell replays from unknown EIDs.
+        The live table and the EIDs retired from it both answer: a retired EID still inside its
+        beacon's window serves an out-of-order sighting, one outside it tells a replay from an
+        unknown EID.
         """
         accepted: dict[int, tuple[int, int]] = {}
         stale: set[int] = set()
@@ -449,8 +450,7 @@ class Resolver:
                     stale.add(slot)
                 elif slot not in accepted or abs(offset) < abs(accepted[slot][1]):
                     accepted[slot] = (period, offset)
-            if accepted:
-                break
+        stale.difference_update(accepted)
         return accepted, stale
 
     def _late_candidates(self, key: int, second: int, accepted: dict[int, tuple[int, int]]) -> None:

@@ -273,3 +273,20 @@ def test_without_replay_memory_old_eids_are_unknown() -> None:
     for now in range(T0, T0 + 10):
         resolver.resolve(beacon.eid(now), now)
     assert resolver.lookup(beacon.eid(T0), T0 + 9).reason is ResolutionReason.UNKNOWN
+
+
+def test_a_beacon_registered_while_lookups_run_late_is_still_found() -> None:
+    # Found by the history property: b0 registered after the table moved to T0 + 1 was never in
+    # the table for earlier periods; a late lookup at T0 must still see it (here: ambiguous).
+    resolver = Resolver(drift_ppm=0, track_drift=False)
+    shared_key = bytes(16)
+    resolver.register("b1", shared_key, 0, 0)
+    for now in (T0, T0 + 1):
+        resolver.lookup(compute_eid(shared_key, 0, now), now)
+    resolver.register("b0", shared_key, 0, 0)
+    assert resolver.lookup(compute_eid(shared_key, 0, T0 - 1), T0) == Resolution(
+        ResolutionReason.AMBIGUOUS, None, ("b0", "b1")
+    )
+    assert resolver.lookup(compute_eid(shared_key, 0, T0 + 1), T0 + 1).reason is (
+        ResolutionReason.AMBIGUOUS
+    )
