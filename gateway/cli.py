@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
-from gateway import __version__
-from gateway.decode import Decoder, InputError, parse_time
-from gateway.errors import ConfigError
+import eid
+from gateway import __version__, keys_cli
+from gateway.decode import Decoder, parse_time
+from gateway.errors import ConfigError, GatewayError
 from gateway.registry import KeyRegistry
+from gateway.sealed_file import find_sealing_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -46,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     decode.add_argument("--registry", type=Path, help="key registry TOML file for EID resolution")
     decode.add_argument("--at", metavar="TIME", help="time of lines without @TIME (default: now)")
+    decode.add_argument(
+        "--registry-key-file", type=Path, help="key of an encrypted registry (Fernet)"
+    )
+    keys_cli.add_parser(commands)
     return parser
 
 
@@ -62,7 +68,11 @@ def _inputs(files: Sequence[Path], stdin: TextIO) -> Iterable[tuple[str, TextIO]
 
 
 def _decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    registry = KeyRegistry.load(args.registry) if args.registry is not None else None
+    registry = (
+        KeyRegistry.load(args.registry, sealing_key=find_sealing_key(args.registry_key_file))
+        if args.registry is not None
+        else None
+    )
     default_time = parse_time(args.at) if args.at is not None else time.time()
     decoder = Decoder(registry, default_time)
     status = EXIT_OK
@@ -83,10 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     args = _parser().parse_args(argv)
     try:
+        if args.command == "keys":
+            return keys_cli.run(args, sys.stdout)
         return _decode(args, sys.stdout, sys.stderr)
     except ConfigError as exc:
         print(f"beacon-gateway: invalid {exc}", file=sys.stderr)
-    except InputError as exc:
+    except (GatewayError, eid.EidError) as exc:
+        # Refusals with their reason: bad input, a secret file's permissions or key, a registry
+        # change, a registration record failing a check. Messages never carry secrets.
         print(f"beacon-gateway: {exc}", file=sys.stderr)
     except OSError as exc:
         print(f"beacon-gateway: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)

@@ -114,7 +114,7 @@ def test_reprs_hide_identity_keys() -> None:
     assert SECRET_HEX not in repr(key)
     assert repr(bytes.fromhex(SECRET_HEX)) not in repr(key)
     assert "<hidden>" in repr(key)
-    assert repr(registry) == "KeyRegistry(beacons=1)"
+    assert repr(registry) == "KeyRegistry(beacons=1, service_key=no)"
     assert [k.beacon_id for k in registry] == ["loyalty-0001"]
 
 
