@@ -374,7 +374,12 @@ class Resolver:
     def resolve(self, eid8: bytes, now: float) -> Match | None:
         """The beacon whose EID at ``now`` (unix seconds) is ``eid8``, or None (see lookup)."""
         eid_bytes = eid8 if type(eid8) is bytes else _check_eid(eid8)
-        second = math.floor(now) if type(now) is float and math.isfinite(now) else _second(now)
+        if type(now) is int:
+            second = now
+        elif type(now) is float and math.isfinite(now):
+            second = math.floor(now)
+        else:
+            second = _second(now)
         if second != self._synced or self._pending:
             self._sync(second)
         if len(eid_bytes) != _EID_SIZE:
@@ -395,8 +400,14 @@ class Resolver:
             ):
                 if second > last:
                     self._last[slot] = second
+                start = self._id_start[slot]
+                blob = self._id_blob
                 match = _new_match(Match)
-                _set_field(match, "beacon_id", self._beacon_id(slot))
+                _set_field(
+                    match,
+                    "beacon_id",
+                    blob[start + 1 : start + 1 + blob[start]].decode("utf-8", "surrogatepass"),
+                )
                 _set_field(match, "counter", period << exponent)
                 _set_field(match, "period_offset", 0)
                 return match
