@@ -11,7 +11,6 @@ Figures are the best of several rounds, to keep scheduler noise out.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import random
 import struct
@@ -19,6 +18,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from common import pin_to_one_core
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 import eid
@@ -30,15 +30,6 @@ if TYPE_CHECKING:
 SEED = 20261122
 KEY = bytes.fromhex("0102030405060708090a111213141516")
 EXPONENT = 10
-
-
-def pin_to_one_core() -> str:
-    """Run on a single CPU so the figures are per core."""
-    if hasattr(os, "sched_setaffinity"):
-        cpu = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
-        return f"pinned to CPU {cpu}"
-    return "not pinned (no sched_setaffinity)"
 
 
 def corpus(size: int, rng: random.Random) -> list[bytes]:

@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from common import pin_to_one_core
+
 import eid
 from eid.resolver import ResolutionReason
 
@@ -47,14 +49,6 @@ def key_of(index: int) -> bytes:
 def offset_of(index: int) -> int:
     """A clock offset spread over 2**31 s (a multiplicative hash of the index)."""
     return (1 << 20) + (index * 2_654_435_761) % (1 << 31) - T0
-
-
-def pin_to_one_core() -> str:
-    if hasattr(os, "sched_setaffinity"):
-        cpu = min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
-        return f"pinned to CPU {cpu}"
-    return "not pinned"
 
 
 def build(count: int) -> tuple[eid.Resolver, float, float]:
