@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Final
 import eid
 from eid import frames
 from eid.advertising import advertisement
+from firmware_sim import provision_cli
+from firmware_sim.config_service import GattError
+from firmware_sim.provisioning import ProvisioningError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -84,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         "--advertisement", action="store_true", help="print the whole AD payload instead"
     )
     kinds = encode.add_subparsers(dest="frame", required=True, metavar="FRAME")
+    provision_cli.add_parsers(commands)
 
     def with_tx(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--tx-power", type=int, default=DEFAULT_TX_POWER, help="dBm at 0 m")
@@ -121,9 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     args = _parser().parse_args(argv)
     try:
-        data = _encode(args)
-        print((advertisement(data) if args.advertisement else data).hex())
-    except eid.EidError as exc:
+        if args.command == "provision":
+            provision_cli.provision(args, sys.stdout)
+        elif args.command == "frames":
+            provision_cli.frames_over_time(args, sys.stdout)
+        else:
+            data = _encode(args)
+            print((advertisement(data) if args.advertisement else data).hex())
+    except (eid.EidError, GattError, ProvisioningError) as exc:
         print(f"beacon-sim: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0

@@ -91,6 +91,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     resolve = registry_command("resolve", "which beacon shows an EID, or why none does")
     resolve.add_argument("eid", metavar="EIDHEX")
     resolve.add_argument("--at", help="time it was seen (unix seconds or ISO 8601; default now)")
+    registry_command("service-key", "print the service public key (hex), for provisioning")
     actions.add_parser(
         "new-registry-key",
         help="print a fresh key to encrypt a registry at rest",
@@ -355,6 +356,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     action = args.action
     if action == "new-registry-key":
         out.write(new_sealing_key().decode("ascii") + "\n")
+        return 0
+    if action == "service-key":
+        registry, _ = _load(args)
+        public = registry.service_public_key
+        if public is None:
+            msg = f"{args.registry} has no service key pair: create it with 'keys init'"
+            raise UsageError(msg)
+        out.write(public.hex() + "\n")
         return 0
     if action == "resolve":
         return 0 if _resolve(args, out) else 1

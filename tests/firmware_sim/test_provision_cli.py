@@ -1,0 +1,58 @@
+"""The command-line loop: keys init -> beacon-sim provision -> keys register -> frames -> decode."""
+
+from __future__ import annotations
+
+import json
+import stat
+from typing import TYPE_CHECKING
+
+from firmware_sim.cli import EXIT_USAGE
+from firmware_sim.cli import main as sim
+from gateway.cli import main as gateway
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
+
+T0 = "2026-01-01T00:00:00Z"
+
+
+def test_provisioned_beacon_resolves_through_the_command_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry, record, beacon = tmp_path / "r.toml", tmp_path / "rec.json", tmp_path / "b.json"
+    assert gateway(["keys", "init", str(registry)]) == 0
+    capsys.readouterr()
+    assert gateway(["keys", "service-key", str(registry)]) == 0
+    service_key = capsys.readouterr().out.strip()
+    assert len(service_key) == 64
+    argv = [
+        "provision", "--service-public-key", service_key, "--beacon-id", "bag-1",
+        "--exponent", "8", "--at", T0, "--record-out", str(record), "--beacon-out", str(beacon),
+    ]  # fmt: skip
+    assert sim(argv) == 0
+    assert stat.S_IMODE(beacon.stat().st_mode) == 0o600
+    assert json.loads(record.read_text())["service_public_key"] == service_key
+    assert gateway(["keys", "register", str(registry), "--record", str(record)]) == 0
+    capsys.readouterr()
+    frames_argv = ["frames", "--beacon", str(beacon), "--from", T0, "--count", "12"]
+    assert sim([*frames_argv, "--every", "1800"]) == 0
+    lines = tmp_path / "frames.txt"
+    lines.write_text(capsys.readouterr().out)
+    assert gateway(["decode", str(lines), "--registry", str(registry)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("-> beacon bag-1") == 12
+
+
+def test_provision_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = ["--record-out", str(tmp_path / "r.json"), "--beacon-out", str(tmp_path / "b.json")]
+    assert sim(["provision", "--service-public-key", "00", "--beacon-id", "b", *out]) == EXIT_USAGE
+    assert "64 hex digits" in capsys.readouterr().err
+    weak = "00" * 32  # a low-order point: every beacon key gives an all-zero shared secret
+    assert sim(["provision", "--service-public-key", weak, "--beacon-id", "b", *out]) == EXIT_USAGE
+    assert "ATT error 0x0d" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("{}")
+    assert sim(["frames", "--beacon", str(tmp_path / "bad.json")]) == EXIT_USAGE
+    assert "not a beacon file" in capsys.readouterr().err
+    assert gateway(["keys", "service-key", str(tmp_path / "none.toml")]) == EXIT_USAGE
