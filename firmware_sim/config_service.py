@@ -17,7 +17,7 @@ import enum
 import hmac
 import math
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
 import eid
@@ -119,10 +119,15 @@ class EidState:
     clock_start: int  # beacon counter at clock_epoch
     clock_epoch: float  # unix seconds
     public_key: bytes | None  # the beacon's X25519 public key (ECDH registrations)
+    rate: float = 1.0  # beacon seconds per real second (1 + drift in ppm / 1e6)
 
     def counter_at(self, now: float) -> int:
         """The slot's beacon time counter (uint32 seconds) at ``now``."""
-        return (self.clock_start + math.floor(now - self.clock_epoch)) % (1 << 32)
+        return (self.clock_start + math.floor((now - self.clock_epoch) * self.rate)) % (1 << 32)
+
+    def restarted(self, counter: int, now: float) -> EidState:
+        """The same slot, its clock set to ``counter`` at ``now`` (restored after power loss)."""
+        return replace(self, clock_start=counter % (1 << 32), clock_epoch=now)
 
     def __repr__(self) -> str:
         return f"EidState(identity_key=<hidden>, exponent={self.exponent})"
