@@ -21,10 +21,8 @@ sightings a little older than the newest still resolve. A jump back in time of m
 
 from __future__ import annotations
 
-import enum
 import math
 from array import array
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -32,7 +30,10 @@ import numpy.typing as npt
 
 from eid.ephemeral import COUNTER_LIMIT, EidGenerator, check_exponent
 from eid.errors import EidError
+from eid.phase_index import PhaseIndex
 from eid.primitives import check_aes_key
+from eid.resolution import BeaconState, Match, Resolution, ResolutionReason
+from eid.retired import RetiredEids
 from eid.u64map import EMPTY, U64MultiMap, bool_view, float_view, int_view
 
 if TYPE_CHECKING:
@@ -63,57 +64,8 @@ _OFFSET_LIMIT: Final = 1 << 48
 """Offsets live in int64 columns; 2**48 s is 8.9 million years, far beyond any clock."""
 
 
-class ResolutionReason(enum.StrEnum):
-    """Why a lookup did or did not resolve; stable values, fit for metric labels."""
-
-    RESOLVED = "resolved"
-    UNKNOWN = "unknown"
-    """No registered beacon has shown or will soon show this EID."""
-    STALE = "stale"
-    """A registered beacon's EID from a period outside its window: replayed, or far too late."""
-    AMBIGUOUS = "ambiguous"
-    """Two or more beacons show this EID within their windows: attributed to none."""
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """An EID resolved to a beacon.
-
-    ``counter`` is the beacon's counter at the start of the rotation period whose EID matched
-    (what :func:`eid.decrypt_etlm` needs); ``period_offset`` is that period relative to the one
-    the beacon's clock offset predicted (-1 previous, 0 expected, +1 next, ...).
-    """
-
-    beacon_id: str
-    counter: int
-    period_offset: int
-
-
 _new_match = object.__new__
 _set_field = object.__setattr__  # builds a Match on the hot path without re-checking its fields
-
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """The outcome of :meth:`Resolver.lookup`: a match, or the reason there is none.
-
-    ``beacon_ids`` names the beacons involved: the match's, the stale EID's owner, or the
-    beacons an ambiguous EID belongs to.
-    """
-
-    reason: ResolutionReason
-    match: Match | None = None
-    beacon_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class BeaconState:
-    """What the resolver knows of one beacon (no key material)."""
-
-    beacon_id: str
-    exponent: int
-    clock_offset: int
-    last_resolved: float | None
 
 
 def _check_number(name: str, value: object, *, integer: bool = False) -> None:
@@ -170,37 +122,6 @@ def _pack(slot: int, period: int) -> int:
     return (slot << 32) | period
 
 
-class _PhaseIndex:
-    """The beacons of one rotation exponent, sorted by the second (mod 2**K) their period rolls."""
-
-    __slots__ = ("phases", "slots")
-
-    def __init__(self) -> None:
-        self.phases: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
-        self.slots: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
-
-    def add(self, phases: npt.NDArray[np.int64], slots: npt.NDArray[np.int64]) -> None:
-        merged_phases = np.concatenate((self.phases, phases.astype(np.int32)))
-        merged_slots = np.concatenate((self.slots, slots.astype(np.int32)))
-        order = np.argsort(merged_phases, kind="stable")
-        self.phases, self.slots = merged_phases[order], merged_slots[order]
-
-    def keep(self, alive: npt.NDArray[np.bool_]) -> None:
-        live = alive[self.slots]
-        self.phases, self.slots = self.phases[live], self.slots[live]
-
-    def rolled(self, first: int, last: int, period: int) -> npt.NDArray[np.int32]:
-        """Slots whose period rolls at a second whose phase lies in ``first..last`` (cyclic)."""
-        low, high = first % period, last % period
-        if low <= high:
-            start = int(np.searchsorted(self.phases, low, side="left"))
-            stop = int(np.searchsorted(self.phases, high, side="right"))
-            return self.slots[start:stop]
-        head = int(np.searchsorted(self.phases, high, side="right"))
-        tail = int(np.searchsorted(self.phases, low, side="left"))
-        return np.concatenate((self.slots[tail:], self.slots[:head]))
-
-
 class Resolver:
     """Resolve 8-byte EIDs to registered beacons; see the module docstring for the model."""
 
@@ -225,13 +146,11 @@ class Resolver:
         self._after = periods_after
         self._drift = drift_ppm * 1e-6
         self._cap = float(power_loss_allowance)
-        self._replay_memory = replay_memory
-        self._max_retired = max_retired
         self._track_drift = bool(track_drift)
 
         self._table = U64MultiMap()
         self._ids = U64MultiMap()  # hash(beacon_id) -> slot
-        self._phase = [_PhaseIndex() for _ in range(16)]
+        self._phase = [PhaseIndex() for _ in range(16)]
         self._pending = array("q")  # registered slots not yet in the table (compact)
         self._synced: int | None = None  # the second the table is kept for
         self._built_at = 0  # the second of the last full build
@@ -245,12 +164,7 @@ class Resolver:
         self._keys = bytearray()  # identity keys, 16 bytes a slot
         self._id_blob = bytearray()  # beacon ids: a length byte, then UTF-8
         self._allocate(16)
-        self._retired = U64MultiMap()
-        self._ring_keys = np.zeros(max_retired, dtype=np.uint64)
-        self._ring_vals = np.zeros(max_retired, dtype=np.uint64)
-        self._ring_time = np.zeros(max_retired, dtype=np.int64)
-        self._ring_head = 0  # oldest
-        self._ring_size = 0
+        self._retired = RetiredEids(max_retired, replay_memory)
 
     # ------------------------------------------------------------------------------- beacon columns
 
@@ -543,7 +457,7 @@ class Resolver:
             value = _pack(slot, period)
             self._table.remove(key, value)
             if second is not None:
-                self._retire(key, value, second)
+                self._retired.retire(key, value, second)
         for period in range(low, high + 1):
             if old_low <= period <= old_high:
                 continue
@@ -594,7 +508,7 @@ class Resolver:
                 self._built_at = second
             self._roll(synced + 1, second)
             self._synced = second
-            self._expire(second)
+            self._retired.expire(second)
             if self._late and second - BACKWARD_TOLERANCE > self._late_until:
                 self._late.clear()
         if self._pending:
@@ -638,7 +552,7 @@ class Resolver:
         self._table = U64MultiMap()
         self._lo_col[: self._slots] = _NO_PERIOD
         self._hi_col[: self._slots] = _NO_PERIOD - 1
-        self._phase = [_PhaseIndex() for _ in range(16)]
+        self._phase = [PhaseIndex() for _ in range(16)]
         alive = np.flatnonzero(self._alive_col[: self._slots])
         self._pending = array("q")
         self._synced = second
@@ -686,27 +600,5 @@ class Resolver:
                 self._phase[exponent].keep(self._alive_col)
                 self._phase[exponent].add(phases, members)
 
-    # ------------------------------------------------------------------------ retired EIDs (replay)
 
-    def _retire(self, key: int, value: int, second: int) -> None:
-        if self._max_retired == 0:
-            return
-        if self._ring_size == self._max_retired:
-            self._evict_oldest()
-        position = (self._ring_head + self._ring_size) % self._max_retired
-        self._ring_keys[position] = key
-        self._ring_vals[position] = value
-        self._ring_time[position] = second
-        self._ring_size += 1
-        self._retired.insert(key, value)
-
-    def _evict_oldest(self) -> None:
-        head = self._ring_head
-        self._retired.remove(int(self._ring_keys[head]), int(self._ring_vals[head]))
-        self._ring_head = (head + 1) % self._max_retired
-        self._ring_size -= 1
-
-    def _expire(self, second: int) -> None:
-        horizon = second - self._replay_memory
-        while self._ring_size and self._ring_time[self._ring_head] < horizon:
-            self._evict_oldest()
+__all__ = ["BeaconState", "Match", "Resolution", "ResolutionReason", "Resolver"]
