@@ -1,0 +1,150 @@
+"""Running a scene: every beacon's adverts, through the radio, to every gateway that hears them.
+
+The run is deterministic for a seed: subjects are planned from the scene's random stream, each
+beacon has its own stream, and each beacon-gateway channel its own (seeded by the scene seed and
+both ids), so adding a gateway does not change what the others hear. Adverts come out in time
+order across all gateways (virtual time: as fast as the machine goes).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from firmware_sim.beacon import SimulatedBeacon
+from firmware_sim.capture import EDDYSTONE_UUID, CapturedAdvert
+from firmware_sim.config_service import EidState, Firmware, Slot
+from firmware_sim.radio import Link, RadioModel
+from firmware_sim.world import Subject, plan_subjects
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from firmware_sim.beacon import Advert
+    from firmware_sim.scene import Scene
+
+
+@dataclass(slots=True)
+class SceneRun:
+    """A scene's subjects, their beacons and keys, ready to produce adverts."""
+
+    scene: Scene
+    seed: int
+    subjects: list[Subject]
+    beacons: dict[str, SimulatedBeacon] = field(default_factory=dict)
+    keys: dict[str, tuple[bytes, int, int]] = field(default_factory=dict)
+    """Enrolled EID subjects: identity key, exponent, clock offset."""
+
+    @property
+    def end(self) -> float:
+        """When the scene ends (unix seconds)."""
+        return self.scene.start + self.scene.duration_s
+
+    def adverts(self) -> Iterator[CapturedAdvert]:
+        """Every advert heard by any gateway, in time order."""
+        radio = RadioModel(**self.scene.radio.model_dump())
+        gateways = self.scene.gateways
+        links: dict[tuple[str, str], Link] = {}
+
+        def sent(subject: Subject) -> Iterator[tuple[float, str, Advert]]:
+            beacon = self.beacons[subject.id]
+            for advert in beacon.adverts(min(subject.leave, self.end)):
+                yield advert.at, subject.id, advert
+
+        by_id = {subject.id: subject for subject in self.subjects}
+        for at, subject_id, advert in heapq.merge(*(sent(s) for s in self.subjects)):
+            subject = by_id[subject_id]
+            x, y = subject.position(at)
+            tx_power = subject.flow.tx_power
+            for gateway in gateways:
+                link = links.get((subject_id, gateway.id))
+                if link is None:
+                    seed = f"{self.seed}:{subject_id}:{gateway.id}"
+                    link = links[subject_id, gateway.id] = Link(radio, random.Random(seed))
+                distance = math.hypot(gateway.position[0] - x, gateway.position[1] - y)
+                blocked = subject.body_blocks(at, gateway.position)
+                rssi = link.receive(at, tx_power, distance, body_blocked=blocked)
+                if rssi is None:
+                    continue
+                yield CapturedAdvert(
+                    at=at,
+                    gateway=gateway.id,
+                    address=advert.address,
+                    rssi=rssi + round(gateway.rssi_offset_db),
+                    service_data={EDDYSTONE_UUID: advert.service_data},
+                )
+
+    def ground_truth(self) -> dict[str, Any]:
+        """Which subject was in which zone, when; and which beacons are enrolled."""
+        return {
+            "scene": self.scene.name,
+            "seed": self.seed,
+            "start": self.scene.start,
+            "end": self.end,
+            "subjects": [
+                {
+                    "id": subject.id,
+                    "flow": subject.flow.id,
+                    "enrolled": subject.enrolled,
+                    "arrive": subject.arrive,
+                    "leave": subject.leave,
+                    "stays": [
+                        {"zone": stay.zone, "enter": stay.enter, "exit": stay.exit}
+                        for stay in subject.stays(self.scene.zones)
+                    ],
+                }
+                for subject in self.subjects
+            ],
+        }
+
+    def registry_toml(self) -> str:
+        """A gateway key registry (test keys) with the enrolled subjects' beacons."""
+        lines = [
+            f"# Test keys of scene {self.scene.name!r}, seed {self.seed}: simulated beacons only.",
+            "version = 1",
+            "test_keys = true",
+        ]
+        for beacon_id, (key, exponent, offset) in self.keys.items():
+            lines += [
+                "",
+                "[[beacons]]",
+                f"id = {json.dumps(beacon_id)}",
+                f'identity_key = "{key.hex()}"',
+                f"rotation_exponent = {exponent}",
+                f"clock_offset = {offset}",
+            ]
+        return "\n".join(lines) + "\n"
+
+
+def _beacon(subject: Subject, rng: random.Random) -> tuple[SimulatedBeacon, tuple[bytes, int, int]]:
+    flow = subject.flow
+    powered_at = subject.arrive
+    if flow.beacon == "eid":
+        identity_key = rng.randbytes(16)
+        clock_start = rng.randrange(1 << 30)
+        state = EidState(identity_key, flow.rotation_exponent, clock_start, powered_at, None)
+        slots = [Slot(kind="eid", eid=state, radio_tx_power=flow.tx_power), Slot(kind="tlm")]
+        key = (identity_key, flow.rotation_exponent, clock_start - math.floor(powered_at))
+    else:
+        slots = [Slot(kind="uid", data=rng.randbytes(16), radio_tx_power=flow.tx_power)]
+        key = (b"", 0, 0)
+    firmware = Firmware(lock_code=bytes(16), slots=slots, interval_ms=flow.interval_ms)
+    beacon = SimulatedBeacon(firmware, rng=rng, powered_at=powered_at, drift_ppm=flow.drift_ppm)
+    return beacon, key
+
+
+def prepare(scene: Scene, seed: int | None = None) -> SceneRun:
+    """Plan the scene's subjects and build their beacons (nothing is sent yet)."""
+    seed = scene.seed if seed is None else seed
+    subjects = plan_subjects(scene, random.Random(f"{seed}:plan"))
+    run = SceneRun(scene, seed, subjects)
+    for subject in subjects:
+        beacon, key = _beacon(subject, random.Random(f"{seed}:beacon:{subject.id}"))
+        run.beacons[subject.id] = beacon
+        if subject.flow.beacon == "eid" and subject.enrolled:
+            run.keys[subject.id] = key
+    return run

@@ -1,0 +1,218 @@
+"""Scene files: a floor of zones, gateways in them, and flows of people or bags with beacons.
+
+A scene is TOML (configs/scenes/*.toml; docs/simulator.md has the format)::
+
+    name = "store"
+    duration_s = 1800
+    seed = 1
+
+    [[zones]]                      # rectangles, metres
+    id = "entrance"
+    rect = [0.0, 0.0, 6.0, 4.0]    # x0, y0, x1, y1
+
+    [[gateways]]
+    id = "gw-entrance"
+    position = [3.0, 2.0]
+    zone = "entrance"
+
+    [[flows]]                      # subjects arriving at random (Poisson) and walking steps
+    id = "shoppers"
+    arrivals_per_minute = 3.0
+    enrolled = 0.8                 # share whose beacon is registered with the gateway
+    [[flows.steps]]
+    zones = ["entrance"]
+    dwell_s = [5.0, 15.0]
+
+Loading checks the whole file and reports every problem with its field path and value.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class SceneError(ValueError):
+    """A scene file is not valid; the message lists every problem with its field path."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Zone(_Model):
+    """A rectangular area of the floor (metres)."""
+
+    id: Identifier
+    rect: tuple[float, float, float, float]
+
+    @pydantic.field_validator("rect")
+    @classmethod
+    def _ordered(cls, rect: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x0, y0, x1, y1 = rect
+        if not (x0 < x1 and y0 < y1):
+            msg = "must be [x0, y0, x1, y1] with x0 < x1 and y0 < y1"
+            raise ValueError(msg)
+        return rect
+
+    def contains(self, x: float, y: float) -> bool:
+        """Whether the point lies in the zone."""
+        x0, y0, x1, y1 = self.rect
+        return x0 <= x <= x1 and y0 <= y <= y1
+
+
+class Gateway(_Model):
+    """A receiver at a fixed position, serving a zone."""
+
+    id: Identifier
+    position: tuple[float, float]
+    zone: Identifier
+    rssi_offset_db: float = 0.0
+
+
+class Step(_Model):
+    """One stop of an itinerary: go to one of ``zones`` and stay ``dwell_s`` there."""
+
+    zones: Annotated[list[Identifier], Field(min_length=1)]
+    weights: list[NonNegative] | None = None
+    dwell_s: tuple[NonNegative, NonNegative] = (0.0, 0.0)
+    repeat: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] = (1, 1)
+    misroute: Probability = 0.0
+    """Chance of going to another of the scene's zones in ``misroute_to`` instead."""
+    misroute_to: list[Identifier] = Field(default_factory=list)
+    stay: Probability = 0.0
+    """Chance of never leaving this step (left behind) until the scene ends."""
+
+    @pydantic.model_validator(mode="after")
+    def _consistent(self) -> Step:
+        if self.weights is not None and len(self.weights) != len(self.zones):
+            msg = "weights must have one weight per zone"
+            raise ValueError(msg)
+        if self.dwell_s[0] > self.dwell_s[1] or self.repeat[0] > self.repeat[1]:
+            msg = "ranges must be [low, high] with low <= high"
+            raise ValueError(msg)
+        if self.misroute > 0 and not self.misroute_to:
+            msg = "misroute needs misroute_to zones"
+            raise ValueError(msg)
+        return self
+
+
+class Flow(_Model):
+    """Subjects that arrive at random and follow the steps, carrying one beacon each."""
+
+    id: Identifier
+    arrivals_per_minute: Positive
+    initial: Annotated[int, Field(ge=0)] = 0
+    """Subjects already present when the scene starts."""
+    enrolled: Probability = 1.0
+    beacon: Literal["eid", "uid"] = "eid"
+    rotation_exponent: Annotated[int, Field(ge=0, le=15)] = 10
+    interval_ms: Annotated[int, Field(ge=100, le=10_240)] = 1000
+    tx_power: Annotated[int, Field(ge=-100, le=20)] = -12
+    drift_ppm: Annotated[float, Field(ge=-500, le=500)] = 0.0
+    speed_mps: tuple[Positive, Positive] = (0.8, 1.4)
+    body_blocking: Probability = 0.3
+    """Share of subjects carrying the beacon on the body (in a pocket): the body then blocks
+    gateways behind them."""
+    steps: Annotated[list[Step], Field(min_length=1)]
+
+
+class RadioSettings(_Model):
+    """Overrides of :class:`firmware_sim.radio.RadioModel`'s defaults."""
+
+    path_loss_exponent: Positive = 2.2
+    shadowing_sigma_db: NonNegative = 4.0
+    shadowing_tau_s: NonNegative = 8.0
+    fading: bool = True
+    body_loss_db: NonNegative = 6.0
+    loss_probability: Probability = 0.05
+    sensitivity_dbm: float = -100.0
+
+
+class Scene(_Model):
+    """A whole scene: floor, gateways, flows, radio, duration and seed."""
+
+    name: Identifier
+    description: str = ""
+    duration_s: Positive
+    start: NonNegative = 1_767_225_600.0
+    """Unix time the scene starts at (2026-01-01T00:00:00Z by default)."""
+    seed: int = 1
+    radio: RadioSettings = Field(default_factory=RadioSettings)
+    zones: Annotated[list[Zone], Field(min_length=1)]
+    gateways: Annotated[list[Gateway], Field(min_length=1)]
+    flows: Annotated[list[Flow], Field(min_length=1)]
+
+    @pydantic.model_validator(mode="after")
+    def _references(self) -> Scene:
+        zone_ids = [zone.id for zone in self.zones]
+        known = set(zone_ids)
+        problems = []
+        if len(known) != len(zone_ids):
+            problems.append("zone ids must be unique")
+        if len({gateway.id for gateway in self.gateways}) != len(self.gateways):
+            problems.append("gateway ids must be unique")
+        problems += [
+            f"gateway {gateway.id!r} names unknown zone {gateway.zone!r}"
+            for gateway in self.gateways
+            if gateway.zone not in known
+        ]
+        for flow in self.flows:
+            for step in flow.steps:
+                problems += [
+                    f"flow {flow.id!r} names unknown zone {zone!r}"
+                    for zone in [*step.zones, *step.misroute_to]
+                    if zone not in known
+                ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def zone(self, zone_id: str) -> Zone:
+        """The zone with this id."""
+        return next(zone for zone in self.zones if zone.id == zone_id)
+
+
+def _location(location: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in location:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "<scene>"
+
+
+def parse_scene(document: dict[str, Any], source: str = "<scene>") -> Scene:
+    """Check a parsed scene document; :class:`SceneError` lists every problem."""
+    try:
+        return Scene.model_validate(document)
+    except pydantic.ValidationError as exc:
+        lines = [
+            f"  {_location(tuple(item['loc']))}: {item['msg'].removeprefix('Value error, ')}"
+            + ("" if isinstance(item["input"], dict) else f" (got {item['input']!r})")
+            for item in exc.errors(include_url=False)
+        ]
+        msg = f"{source}: {len(lines)} problem(s)\n" + "\n".join(lines)
+        raise SceneError(msg) from None
+
+
+def load_scene(path: Path) -> Scene:
+    """Read and check a scene file."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        msg = f"{path}: cannot read: {exc.strerror}"
+        raise SceneError(msg) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        msg = f"{path}: not valid TOML: {exc}"
+        raise SceneError(msg) from None
+    return parse_scene(document, str(path))
