@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Final
 import eid
 from eid import frames
 from eid.advertising import advertisement
-from firmware_sim import provision_cli
+from firmware_sim import provision_cli, scene_cli
 from firmware_sim.config_service import GattError
 from firmware_sim.provisioning import ProvisioningError
+from firmware_sim.scene import SceneError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     kinds = encode.add_subparsers(dest="frame", required=True, metavar="FRAME")
     provision_cli.add_parsers(commands)
+    scene_cli.add_parsers(commands)
 
     def with_tx(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--tx-power", type=int, default=DEFAULT_TX_POWER, help="dBm at 0 m")
@@ -129,10 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             provision_cli.provision(args, sys.stdout)
         elif args.command == "frames":
             provision_cli.frames_over_time(args, sys.stdout)
+        elif args.command == "scenes":
+            scene_cli.list_scenes(args, sys.stdout)
+        elif args.command == "run":
+            scene_cli.run_scene(args, sys.stdout, sys.stderr)
         else:
             data = _encode(args)
             print((advertisement(data) if args.advertisement else data).hex())
-    except (eid.EidError, GattError, ProvisioningError) as exc:
+    except (eid.EidError, GattError, ProvisioningError, SceneError) as exc:
         print(f"beacon-sim: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0
