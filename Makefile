@@ -48,6 +48,7 @@ unit: $(DEV_STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/eid_bench.py
 	MALLOC_MMAP_THRESHOLD_=131072 $(BIN)/python benchmarks/resolver_bench.py
+	$(BIN)/python benchmarks/sim_bench.py
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .hypothesis build dist

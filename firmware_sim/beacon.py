@@ -19,6 +19,7 @@ Everything random comes from the ``random.Random`` given: a beacon repeats exact
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final
 
@@ -39,6 +40,7 @@ DEFAULT_BATTERY_MV: Final = 3000
 DEFAULT_DRAIN_MV_PER_DAY: Final = 1.5
 """A coin cell losing ~0.5 V over a year of 1 Hz advertising."""
 ROOM_TEMPERATURE_C: Final = 22.0
+_TELEMETRY: Final = struct.Struct(">HhII")  # battery mV, temperature 8.8, PDU count, uptime
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,11 @@ class SimulatedBeacon:
 
     def __repr__(self) -> str:
         return f"SimulatedBeacon(address={self._address!r}, pdus={self._pdus})"
+
+    @property
+    def pdus(self) -> int:
+        """Advertising PDUs sent since the last boot."""
+        return self._pdus
 
     @property
     def address(self) -> str:
@@ -193,20 +200,22 @@ class SimulatedBeacon:
 
     def _tlm_frame(self, at: float) -> bytes:
         days = (at - self._powered_at) / 86_400
-        telemetry = frames.TlmFrame(
-            battery_mv=max(round(self._battery_mv - self._drain * days), 0),
-            temperature_c=ROOM_TEMPERATURE_C + self._rng.uniform(-0.5, 0.5),
-            adv_count=self._pdus % (1 << 32),
-            uptime_ds=math.floor((at - self._boot) * 10) % (1 << 32),
+        battery = round(self._battery_mv - self._drain * days)
+        temperature = ROOM_TEMPERATURE_C + self._rng.uniform(-0.5, 0.5)
+        telemetry = _TELEMETRY.pack(
+            battery if battery > 0 else 0,  # noqa: FURB136 - hot path
+            round(temperature * 256),  # signed 8.8 fixed point
+            self._pdus % (1 << 32),
+            math.floor((at - self._boot) * 10) % (1 << 32),
         )
         first_eid = next((slot.eid for slot in self.firmware.slots if slot.eid is not None), None)
         if first_eid is None:
-            return frames.encode(telemetry)
+            return b"\x20\x00" + telemetry
         frame = eid.encrypt_etlm(
             first_eid.identity_key,
             first_eid.exponent,
             first_eid.counter_at(at),
             self._rng.randbytes(2),
-            telemetry.telemetry,
+            telemetry,
         )
         return frame + b"\x00" if self._quirks.etlm_19_bytes else frame

@@ -52,39 +52,62 @@ class RadioModel:
         )
 
 
-class Link:
-    """The channel from one beacon to one gateway; keeps the shadowing's state over time."""
+_DB_PER_NEPER: Final = 10 / math.log(10)  # 10 * log10(x) == _DB_PER_NEPER * ln(x)
+_MIN_POWER: Final = 1e-12  # a deep fade, floored so its logarithm stays finite
 
-    __slots__ = ("_at", "_model", "_rng", "_shadowing")
+
+class Link:
+    """The channel from one beacon to one gateway; keeps the shadowing's state over time.
+
+    The per-packet work is a handful of float operations and two random draws (it runs for
+    every advert at every gateway of a scene), so the model's constants are prepared here.
+    """
+
+    __slots__ = (
+        "_at", "_body", "_fading", "_loss", "_path", "_rng", "_sensitivity", "_shadowing",
+        "_sigma", "_tau",
+    )  # fmt: skip
 
     def __init__(self, model: RadioModel, rng: random.Random) -> None:
-        self._model = model
         self._rng = rng
+        self._sigma = model.shadowing_sigma_db
+        self._tau = model.shadowing_tau_s
+        self._path = 10 * model.path_loss_exponent / math.log(10)  # dB per neper of distance
+        self._fading = model.fading
+        self._body = model.body_loss_db
+        self._loss = model.loss_probability
+        self._sensitivity = model.sensitivity_dbm
         self._shadowing = rng.gauss(0.0, model.shadowing_sigma_db)
         self._at: float | None = None
 
     def shadowing(self, at: float) -> float:
         """The shadowing at ``at`` (dB): it moves on from its last value, correlated in time."""
-        model = self._model
-        if self._at is not None and at > self._at and model.shadowing_tau_s > 0:
-            rho = math.exp(-(at - self._at) / model.shadowing_tau_s)
-            innovation = self._rng.gauss(0.0, model.shadowing_sigma_db)
-            self._shadowing = rho * self._shadowing + math.sqrt(1 - rho * rho) * innovation
-        self._at = at if self._at is None else max(self._at, at)
+        last = self._at
+        if last is None:
+            self._at = at
+        elif at > last:
+            if self._tau > 0:
+                rho = math.exp((last - at) / self._tau)
+                innovation = self._rng.gauss(0.0, self._sigma)
+                self._shadowing = rho * self._shadowing + math.sqrt(1 - rho * rho) * innovation
+            self._at = at
         return self._shadowing
 
     def receive(
         self, at: float, tx_power_0m: int, distance_m: float, *, body_blocked: bool = False
     ) -> int | None:
         """The RSSI (dBm, an integer as controllers report it) of a packet, or None if lost."""
-        model = self._model
-        rssi = model.mean_rssi(tx_power_0m, distance_m) + self.shadowing(at)
-        if model.fading:
-            # Rayleigh: |h|^2 of a unit-power complex Gaussian channel, in dB.
-            power = self._rng.expovariate(1.0)
-            rssi += 10 * math.log10(max(power, 1e-12))
+        # The hot path of a scene run: no min/max calls.
+        distance = distance_m if distance_m > MIN_DISTANCE_M else MIN_DISTANCE_M  # noqa: FURB136
+        rssi = tx_power_0m - FIRST_METRE_LOSS_DB - self._path * math.log(distance)
+        rssi += self.shadowing(at)
+        random = self._rng.random
+        if self._fading:
+            # Rayleigh: |h|^2 of a unit-power complex Gaussian channel is exponential.
+            power = -math.log(1.0 - random())
+            rssi += _DB_PER_NEPER * math.log(power if power > _MIN_POWER else _MIN_POWER)  # noqa: FURB136
         if body_blocked:
-            rssi -= model.body_loss_db
-        if self._rng.random() < model.loss_probability or rssi < model.sensitivity_dbm:
+            rssi -= self._body
+        if random() < self._loss or rssi < self._sensitivity:
             return None
         return round(rssi)

@@ -19,7 +19,7 @@ from firmware_sim.beacon import SimulatedBeacon
 from firmware_sim.capture import EDDYSTONE_UUID, CapturedAdvert
 from firmware_sim.config_service import EidState, Firmware, Slot
 from firmware_sim.radio import Link, RadioModel
-from firmware_sim.world import Subject, plan_subjects
+from firmware_sim.world import Subject, body_blocks_from, plan_subjects
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -47,8 +47,11 @@ class SceneRun:
     def adverts(self) -> Iterator[CapturedAdvert]:
         """Every advert heard by any gateway, in time order."""
         radio = RadioModel(**self.scene.radio.model_dump())
-        gateways = self.scene.gateways
-        links: dict[tuple[str, str], Link] = {}
+        gateways = [
+            (gateway.id, gateway.position, round(gateway.rssi_offset_db))
+            for gateway in self.scene.gateways
+        ]
+        links: dict[str, list[Link]] = {}  # by subject, one per gateway, made on first use
 
         def sent(subject: Subject) -> Iterator[tuple[float, str, Advert]]:
             beacon = self.beacons[subject.id]
@@ -56,27 +59,27 @@ class SceneRun:
                 yield advert.at, subject.id, advert
 
         by_id = {subject.id: subject for subject in self.subjects}
+        hypot = math.hypot
         for at, subject_id, advert in heapq.merge(*(sent(s) for s in self.subjects)):
             subject = by_id[subject_id]
+            channels = links.get(subject_id)
+            if channels is None:
+                channels = links[subject_id] = [
+                    Link(radio, random.Random(f"{self.seed}:{subject_id}:{gateway_id}"))
+                    for gateway_id, _, _ in gateways
+                ]
             x, y = subject.position(at)
+            heading = subject.heading(at) if subject.on_body else 0.0
             tx_power = subject.flow.tx_power
-            for gateway in gateways:
-                link = links.get((subject_id, gateway.id))
-                if link is None:
-                    seed = f"{self.seed}:{subject_id}:{gateway.id}"
-                    link = links[subject_id, gateway.id] = Link(radio, random.Random(seed))
-                distance = math.hypot(gateway.position[0] - x, gateway.position[1] - y)
-                blocked = subject.body_blocks(at, gateway.position)
+            service_data = {EDDYSTONE_UUID: advert.service_data}
+            for (gateway_id, position, offset), link in zip(gateways, channels, strict=True):
+                blocked = subject.on_body and body_blocks_from((x, y), heading, position)
+                distance = hypot(position[0] - x, position[1] - y)
                 rssi = link.receive(at, tx_power, distance, body_blocked=blocked)
-                if rssi is None:
-                    continue
-                yield CapturedAdvert(
-                    at=at,
-                    gateway=gateway.id,
-                    address=advert.address,
-                    rssi=rssi + round(gateway.rssi_offset_db),
-                    service_data={EDDYSTONE_UUID: advert.service_data},
-                )
+                if rssi is not None:
+                    yield CapturedAdvert(
+                        at, gateway_id, advert.address, rssi + offset, service_data
+                    )
 
     def ground_truth(self) -> dict[str, Any]:
         """Which subject was in which zone, when; and which beacons are enrolled."""

@@ -92,10 +92,7 @@ class Subject:
         """Whether the carrier's body is between its beacon and a gateway at ``at``."""
         if not self.on_body:
             return False
-        x, y = self.position(at)
-        towards = math.atan2(gateway[1] - y, gateway[0] - x)
-        difference = abs((towards - self.heading(at) + math.pi) % (2 * math.pi) - math.pi)
-        return difference > BEHIND_ANGLE
+        return body_blocks_from(self.position(at), self.heading(at), gateway)
 
     def stays(self, zones: list[Zone]) -> list[Stay]:
         """Ground truth: the zones it was in, and when (sampled every second)."""
@@ -114,6 +111,15 @@ class Subject:
         if current is not None:
             stays.append(Stay(current, entered, self.leave))
         return stays
+
+
+def body_blocks_from(
+    position: tuple[float, float], heading: float, gateway: tuple[float, float]
+) -> bool:
+    """Whether a gateway lies behind a carrier at ``position`` facing ``heading``."""
+    towards = math.atan2(gateway[1] - position[1], gateway[0] - position[0])
+    difference = abs((towards - heading + math.pi) % (2 * math.pi) - math.pi)
+    return difference > BEHIND_ANGLE
 
 
 def _point_in(zone: Zone, rng: random.Random) -> tuple[float, float]:
