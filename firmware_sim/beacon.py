@@ -103,6 +103,7 @@ class SimulatedBeacon:
                 self._switch_delay[index] = rng.randrange(1 << slot.eid.exponent)
         self._address = self._new_address()
         self._shown_period: int | None = None
+        firmware.telemetry = self.telemetry  # the configuration service reads the live counters
 
     def __repr__(self) -> str:
         return f"SimulatedBeacon(address={self._address!r}, pdus={self._pdus})"
@@ -198,16 +199,20 @@ class SimulatedBeacon:
         frame = bytes((frames.FrameType.EID, power)) + current
         return frame + bytes(8) if self._quirks.eid_frame_18_bytes else frame
 
-    def _tlm_frame(self, at: float) -> bytes:
+    def telemetry(self, at: float) -> bytes:
+        """The 12 TLM data bytes at ``at``: battery, temperature, PDUs sent, uptime."""
         days = (at - self._powered_at) / 86_400
         battery = round(self._battery_mv - self._drain * days)
         temperature = ROOM_TEMPERATURE_C + self._rng.uniform(-0.5, 0.5)
-        telemetry = _TELEMETRY.pack(
+        return _TELEMETRY.pack(
             battery if battery > 0 else 0,  # noqa: FURB136 - hot path
             round(temperature * 256),  # signed 8.8 fixed point
             self._pdus % (1 << 32),
             math.floor((at - self._boot) * 10) % (1 << 32),
         )
+
+    def _tlm_frame(self, at: float) -> bytes:
+        telemetry = self.telemetry(at)
         first_eid = next((slot.eid for slot in self.firmware.slots if slot.eid is not None), None)
         if first_eid is None:
             return b"\x20\x00" + telemetry

@@ -80,6 +80,8 @@ class LockState(enum.IntEnum):
 
 
 FACTORY_RESET_VALUE: Final = 0x0B
+NO_TELEMETRY: Final = bytes.fromhex("000080000000000000000000")
+"""TLM data of a beacon with no readings: 0 mV (none), 0x8000 (no sensor), no counts."""
 MIN_INTERVAL_MS: Final = 100
 MAX_INTERVAL_MS: Final = 10_240
 """Advertising intervals are clamped to what BLE allows non-connectable adverts (0.1..10.24 s)."""
@@ -160,6 +162,8 @@ class Firmware:
     relock_on_disconnect: bool = True  # Nordic relocks state 0x01 on disconnect; mbed does not
     interval_ms: int = 1000
     remain_connectable: bool = True
+    telemetry: Callable[[float], bytes] | None = field(default=None, repr=False, compare=False)
+    """The 12 TLM data bytes at a time, from the running beacon (None: no readings)."""
     slots: list[Slot] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -267,13 +271,25 @@ class ConfigurationService:
         if slot.kind == "url":
             return bytes((frames.FrameType.URL, power)) + slot.data
         if slot.kind == "tlm":
-            return bytes((frames.FrameType.TLM, 0x01 if self.firmware.has_eid() else 0x00))
+            return self._tlm_read(now)
         if slot.kind == "eid" and slot.eid is not None:
             state = slot.eid
             counter = state.counter_at(now)
             current = eid.compute_eid(state.identity_key, state.exponent, counter)
             return struct.pack(">BBI", frames.FrameType.EID, state.exponent, counter) + current
         return b""
+
+    def _tlm_read(self, now: float) -> bytes:
+        """The TLM slot's frame: plain, or eTLM under the first EID slot's key (as mbed does)."""
+        firmware = self.firmware
+        data = NO_TELEMETRY if firmware.telemetry is None else firmware.telemetry(now)
+        state = next((slot.eid for slot in firmware.slots if slot.eid is not None), None)
+        if state is None:
+            return bytes((frames.FrameType.TLM, frames.TLM_PLAIN)) + data
+        salt = self._rng.randbytes(2)
+        return eid.encrypt_etlm(
+            state.identity_key, state.exponent, state.counter_at(now), salt, data
+        )
 
     # ----------------------------------------------------------------------------------- writes
 

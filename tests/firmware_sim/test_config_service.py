@@ -192,7 +192,8 @@ def test_slot_data_writes_read_back_as_frames() -> None:
     service.write(C.ADV_SLOT_DATA, b"", T0)
     assert service.read(C.ADV_SLOT_DATA, T0) == b""
     service.write(C.ADV_SLOT_DATA, b"\x20", T0)
-    assert service.read(C.ADV_SLOT_DATA, T0)[:2] == b"\x20\x00"
+    plain = eid.frames.parse(service.read(C.ADV_SLOT_DATA, T0))
+    assert plain == eid.frames.TlmFrame(0, None, 0, 0)  # no running beacon: no readings
 
 
 def test_eid_slot_by_ecdh_reads_back_14_bytes_and_the_public_key() -> None:
@@ -322,3 +323,21 @@ def test_firmware_repr_hides_the_lock_code() -> None:
     assert state.identity_key.hex() not in text
     with pytest.raises(ValueError, match="16 bytes"):
         Firmware(lock_code=bytes(15))
+
+
+def test_tlm_slot_reads_the_running_beacons_counters_encrypted_with_an_eid_slot() -> None:
+    service = beacon(unlocked=True)
+    service.firmware.telemetry = lambda _now: bytes.fromhex("0bb81780000003e800008ca0")
+    service.write(C.ACTIVE_SLOT, b"\x01", T0)
+    service.write(C.ADV_SLOT_DATA, b"\x20", T0)
+    assert eid.frames.parse(service.read(C.ADV_SLOT_DATA, T0)) == eid.frames.TlmFrame(
+        3000, 23.5, 1000, 36000
+    )
+    service.write(C.ACTIVE_SLOT, b"\x00", T0)
+    service.write(C.ADV_SLOT_DATA, b"\x30" + SERVICE_PUBLIC + b"\x0a", T0)
+    service.write(C.ACTIVE_SLOT, b"\x01", T0)
+    etlm = service.read(C.ADV_SLOT_DATA, T0 + 7)
+    state = service.firmware.slots[0].eid
+    assert state is not None
+    telemetry = eid.decrypt_etlm(state.identity_key, 10, state.counter_at(T0 + 7), etlm)
+    assert telemetry == bytes.fromhex("0bb81780000003e800008ca0")
