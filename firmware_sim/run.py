@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from firmware_sim.beacon import SimulatedBeacon
+from firmware_sim.beacon import Quirks, SimulatedBeacon
 from firmware_sim.capture import EDDYSTONE_UUID, CapturedAdvert
 from firmware_sim.config_service import EidState, Firmware, Slot
 from firmware_sim.radio import Link, RadioModel
@@ -136,7 +136,10 @@ def _beacon(subject: Subject, rng: random.Random) -> tuple[SimulatedBeacon, tupl
         slots = [Slot(kind="uid", data=rng.randbytes(16), radio_tx_power=flow.tx_power)]
         key = (b"", 0, 0)
     firmware = Firmware(lock_code=bytes(16), slots=slots, interval_ms=flow.interval_ms)
-    beacon = SimulatedBeacon(firmware, rng=rng, powered_at=powered_at, drift_ppm=flow.drift_ppm)
+    quirks = Quirks(eid_frame_18_bytes=flow.eid_frame_18_bytes, etlm_19_bytes=flow.etlm_19_bytes)
+    beacon = SimulatedBeacon(
+        firmware, rng=rng, powered_at=powered_at, drift_ppm=flow.drift_ppm, quirks=quirks
+    )
     return beacon, key
 
 

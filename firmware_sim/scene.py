@@ -121,6 +121,10 @@ class Flow(_Model):
     interval_ms: Annotated[int, Field(ge=100, le=10_240)] = 1000
     tx_power: Annotated[int, Field(ge=-100, le=20)] = -12
     drift_ppm: Annotated[float, Field(ge=-500, le=500)] = 0.0
+    eid_frame_18_bytes: bool = False
+    """Firmware quirk: mbed's 18-byte EID frames."""
+    etlm_19_bytes: bool = False
+    """Firmware quirk: early Nordic firmware's 19-byte eTLM frames."""
     speed_mps: tuple[Positive, Positive] = (0.8, 1.4)
     body_blocking: Probability = 0.3
     """Share of subjects carrying the beacon on the body (in a pocket): the body then blocks

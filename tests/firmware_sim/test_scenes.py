@@ -142,3 +142,11 @@ def test_the_gateway_resolves_the_enrolled_beacons_of_a_run() -> None:
     enrolled = {subject.id for subject in run.subjects if subject.enrolled}
     assert resolved == enrolled
     assert unknown > 0  # the shoppers who never enrolled
+
+
+def test_flows_can_send_the_firmware_quirks() -> None:
+    scene = short("store", duration=60.0)
+    flow = scene.flows[0].model_copy(update={"eid_frame_18_bytes": True, "etlm_19_bytes": True})
+    run = prepare(scene.model_copy(update={"flows": [flow]}))
+    sizes = {len(advert.service_data[EDDYSTONE_UUID]) for advert in run.adverts()}
+    assert sizes == {18, 19}
