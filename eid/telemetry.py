@@ -22,6 +22,7 @@ TELEMETRY_SIZE: Final = 12
 SALT_SIZE: Final = 2
 MIC_SIZE: Final = 2
 _NONCE_TIME: Final = struct.Struct(">I")
+_ETLM_HEADER: Final = bytes((frames.FrameType.TLM, frames.TLM_ENCRYPTED))
 
 
 def _nonce(exponent: int, counter: int, salt: bytes) -> bytes:
@@ -117,7 +118,7 @@ def encrypt_etlm(
     salt = check_size(salt, SALT_SIZE, "eTLM salt")
     telemetry = check_size(telemetry, TELEMETRY_SIZE, "eTLM telemetry (plain TLM bytes 2..13)")
     ciphertext, mic = cipher.encrypt(_nonce(exponent, counter, salt), telemetry)
-    return frames.encode(frames.EtlmFrame(ciphertext=ciphertext, salt=salt, mic=mic))
+    return _ETLM_HEADER + ciphertext + salt + mic
 
 
 def decrypt_etlm(

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final
 
 import eid
 from eid import frames
+from eid.telemetry import EtlmCipher
 
 if TYPE_CHECKING:
     import random
@@ -41,6 +42,8 @@ DEFAULT_DRAIN_MV_PER_DAY: Final = 1.5
 """A coin cell losing ~0.5 V over a year of 1 Hz advertising."""
 ROOM_TEMPERATURE_C: Final = 22.0
 _TELEMETRY: Final = struct.Struct(">HhII")  # battery mV, temperature 8.8, PDU count, uptime
+_NONCE_TIME: Final = struct.Struct(">I")  # eTLM nonce: the K-masked counter, then the salt
+_ETLM_HEADER: Final = b"\x20\x01"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,7 @@ class SimulatedBeacon:
                 self._switch_delay[index] = rng.randrange(1 << slot.eid.exponent)
         self._address = self._new_address()
         self._shown_period: int | None = None
+        self._etlm_ciphers: dict[bytes, EtlmCipher] = {}  # by identity key
         firmware.telemetry = self.telemetry  # the configuration service reads the live counters
 
     def __repr__(self) -> str:
@@ -216,11 +220,11 @@ class SimulatedBeacon:
         first_eid = next((slot.eid for slot in self.firmware.slots if slot.eid is not None), None)
         if first_eid is None:
             return b"\x20\x00" + telemetry
-        frame = eid.encrypt_etlm(
-            first_eid.identity_key,
-            first_eid.exponent,
-            first_eid.counter_at(at),
-            self._rng.randbytes(2),
-            telemetry,
-        )
+        cipher = self._etlm_ciphers.get(first_eid.identity_key)
+        if cipher is None:
+            cipher = self._etlm_ciphers[first_eid.identity_key] = EtlmCipher(first_eid.identity_key)
+        salt = self._rng.randbytes(2)
+        period_start = (first_eid.counter_at(at) >> first_eid.exponent) << first_eid.exponent
+        ciphertext, mic = cipher.encrypt(_NONCE_TIME.pack(period_start) + salt, telemetry)
+        frame = _ETLM_HEADER + ciphertext + salt + mic
         return frame + b"\x00" if self._quirks.etlm_19_bytes else frame

@@ -94,20 +94,24 @@ class Link:
         return self._shadowing
 
     def receive(
-        self, at: float, tx_power_0m: int, distance_m: float, *, body_blocked: bool = False
+        self, at: float, tx_power_0m: float, distance_m: float, *, body_blocked: bool = False
     ) -> int | None:
         """The RSSI (dBm, an integer as controllers report it) of a packet, or None if lost."""
-        # The hot path of a scene run: no min/max calls.
+        # The hot path of a scene run: no min/max calls. A lost packet costs one draw: the
+        # shadowing then moves on at the next packet, over the longer gap, which an AR(1)
+        # process allows without changing its statistics.
+        random = self._rng.random
+        if random() < self._loss:
+            return None
         distance = distance_m if distance_m > MIN_DISTANCE_M else MIN_DISTANCE_M  # noqa: FURB136
         rssi = tx_power_0m - FIRST_METRE_LOSS_DB - self._path * math.log(distance)
         rssi += self.shadowing(at)
-        random = self._rng.random
         if self._fading:
             # Rayleigh: |h|^2 of a unit-power complex Gaussian channel is exponential.
             power = -math.log(1.0 - random())
             rssi += _DB_PER_NEPER * math.log(power if power > _MIN_POWER else _MIN_POWER)  # noqa: FURB136
         if body_blocked:
             rssi -= self._body
-        if random() < self._loss or rssi < self._sensitivity:
+        if rssi < self._sensitivity:
             return None
         return round(rssi)

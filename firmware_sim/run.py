@@ -46,11 +46,26 @@ class SceneRun:
 
     def adverts(self) -> Iterator[CapturedAdvert]:
         """Every advert heard by any gateway, in time order."""
-        radio = RadioModel(**self.scene.radio.model_dump())
-        gateways = [
-            (gateway.id, gateway.position, round(gateway.rssi_offset_db))
-            for gateway in self.scene.gateways
-        ]
+        settings = self.scene.radio
+        radio = RadioModel(
+            **settings.model_dump(
+                exclude={"beacon_calibration_sigma_db", "gateway_calibration_sigma_db"}
+            )
+        )
+        # Calibration errors: each gateway's receiver and each beacon's transmitter are a little
+        # off, drawn once per run from their own streams.
+        gateways = []
+        for gateway in self.scene.gateways:
+            error = random.Random(f"{self.seed}:calibration:{gateway.id}").gauss(
+                0.0, settings.gateway_calibration_sigma_db
+            )
+            gateways.append((gateway.id, gateway.position, gateway.rssi_offset_db + error))
+        beacon_error = {
+            subject.id: random.Random(f"{self.seed}:calibration:{subject.id}").gauss(
+                0.0, settings.beacon_calibration_sigma_db
+            )
+            for subject in self.subjects
+        }
         links: dict[str, list[Link]] = {}  # by subject, one per gateway, made on first use
 
         def sent(subject: Subject) -> Iterator[tuple[float, str, Advert]]:
@@ -70,16 +85,14 @@ class SceneRun:
                 ]
             x, y = subject.position(at)
             heading = subject.heading(at) if subject.on_body else 0.0
-            tx_power = subject.flow.tx_power
+            tx_power = subject.flow.tx_power + beacon_error[subject_id]
             service_data = {EDDYSTONE_UUID: advert.service_data}
             for (gateway_id, position, offset), link in zip(gateways, channels, strict=True):
                 blocked = subject.on_body and body_blocks_from((x, y), heading, position)
                 distance = hypot(position[0] - x, position[1] - y)
-                rssi = link.receive(at, tx_power, distance, body_blocked=blocked)
+                rssi = link.receive(at, tx_power + offset, distance, body_blocked=blocked)
                 if rssi is not None:
-                    yield CapturedAdvert(
-                        at, gateway_id, advert.address, rssi + offset, service_data
-                    )
+                    yield CapturedAdvert(at, gateway_id, advert.address, rssi, service_data)
 
     def ground_truth(self) -> dict[str, Any]:
         """Which subject was in which zone, when; and which beacons are enrolled."""

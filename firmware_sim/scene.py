@@ -142,6 +142,10 @@ class RadioSettings(_Model):
     body_loss_db: NonNegative = 6.0
     loss_probability: Probability = 0.05
     sensitivity_dbm: float = -100.0
+    beacon_calibration_sigma_db: NonNegative = 1.5
+    """Each beacon's Tx power is off by a normal error of this spread (units differ)."""
+    gateway_calibration_sigma_db: NonNegative = 1.5
+    """Each gateway's receiver is off by a normal error of this spread (antennas, mounting)."""
 
 
 class Scene(_Model):
