@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
 import eid
@@ -60,7 +60,7 @@ class Advert:
 
     at: float
     address: str
-    service_data: bytes
+    service_data: bytes = field(repr=False)  # may hold a raw EID
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class CapturedAdvert:
     gateway: str
     address: str
     rssi: int
-    service_data: dict[str, bytes]
+    service_data: dict[str, bytes] = field(repr=False)  # may hold a raw EID
     service_uuids: tuple[str, ...] = (EDDYSTONE_UUID,)
     tx_power: int | None = None
     local_name: str | None = None

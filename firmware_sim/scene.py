@@ -29,10 +29,13 @@ Loading checks the whole file and reports every problem with its field path and 
 from __future__ import annotations
 
 import tomllib
+from dataclasses import fields
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
+
+from firmware_sim.radio import RadioModel
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,6 +44,10 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+_RADIO_DEFAULTS: dict[str, Any] = {field.name: field.default for field in fields(RadioModel)}
+"""One source of truth: a scene's radio settings default to the radio model's."""
 
 
 class SceneError(ValueError):
@@ -135,13 +142,13 @@ class Flow(_Model):
 class RadioSettings(_Model):
     """Overrides of :class:`firmware_sim.radio.RadioModel`'s defaults."""
 
-    path_loss_exponent: Positive = 2.2
-    shadowing_sigma_db: NonNegative = 4.0
-    shadowing_tau_s: NonNegative = 8.0
-    fading: bool = True
-    body_loss_db: NonNegative = 6.0
-    loss_probability: Probability = 0.05
-    sensitivity_dbm: float = -100.0
+    path_loss_exponent: Positive = _RADIO_DEFAULTS["path_loss_exponent"]
+    shadowing_sigma_db: NonNegative = _RADIO_DEFAULTS["shadowing_sigma_db"]
+    shadowing_tau_s: NonNegative = _RADIO_DEFAULTS["shadowing_tau_s"]
+    fading: bool = _RADIO_DEFAULTS["fading"]
+    body_loss_db: NonNegative = _RADIO_DEFAULTS["body_loss_db"]
+    loss_probability: Probability = _RADIO_DEFAULTS["loss_probability"]
+    sensitivity_dbm: float = _RADIO_DEFAULTS["sensitivity_dbm"]
     beacon_calibration_sigma_db: NonNegative = 1.5
     """Each beacon's Tx power is off by a normal error of this spread (units differ)."""
     gateway_calibration_sigma_db: NonNegative = 1.5

@@ -88,12 +88,6 @@ class Subject:
             index -= 1
         return 0.0
 
-    def body_blocks(self, at: float, gateway: tuple[float, float]) -> bool:
-        """Whether the carrier's body is between its beacon and a gateway at ``at``."""
-        if not self.on_body:
-            return False
-        return body_blocks_from(self.position(at), self.heading(at), gateway)
-
     def stays(self, zones: list[Zone]) -> list[Stay]:
         """Ground truth: the zones it was in, and when (sampled every second)."""
         stays: list[Stay] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import tomllib
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,10 @@ import pytest
 
 from eid import frames
 from firmware_sim.capture import EDDYSTONE_UUID, CaptureWriter, read_capture
+from firmware_sim.radio import RadioModel
 from firmware_sim.run import SceneRun, prepare
-from firmware_sim.scene import Scene, SceneError, load_scene, parse_scene
+from firmware_sim.scene import RadioSettings, Scene, SceneError, load_scene, parse_scene
+from firmware_sim.world import body_blocks_from
 from gateway.registry import KeyRegistry
 
 SCENES = Path(__file__).resolve().parents[2] / "configs" / "scenes"
@@ -150,3 +153,28 @@ def test_flows_can_send_the_firmware_quirks() -> None:
     run = prepare(scene.model_copy(update={"flows": [flow]}))
     sizes = {len(advert.service_data[EDDYSTONE_UUID]) for advert in run.adverts()}
     assert sizes == {18, 19}
+
+
+def test_scene_radio_defaults_are_the_radio_models() -> None:
+    assert RadioSettings().model_dump(
+        exclude={"beacon_calibration_sigma_db", "gateway_calibration_sigma_db"}
+    ) == asdict(RadioModel())
+
+
+@pytest.mark.parametrize(
+    ("gateway", "blocked"),
+    [((10.0, 0.0), False), ((0.0, 10.0), False), ((-10.0, 1.0), True), ((-5.0, -5.0), True)],
+)
+def test_the_body_blocks_gateways_behind_a_carrier(
+    gateway: tuple[float, float], blocked: bool
+) -> None:
+    # a carrier at the origin facing +x: more than 120 degrees off is behind the body
+    assert body_blocks_from((0.0, 0.0), 0.0, gateway) is blocked
+
+
+def test_advert_reprs_hide_the_frame() -> None:
+    run = prepare(short("store", duration=30.0))
+    advert = next(iter(run.adverts()))
+    frame = advert.service_data[EDDYSTONE_UUID]
+    assert frame.hex() not in repr(advert)
+    assert repr(frame) not in repr(advert)
