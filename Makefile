@@ -37,8 +37,10 @@ typecheck: $(DEV_STAMP)
 
 imports: $(DEV_STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/beacon-gateway schemas --check
 
 unit: $(DEV_STAMP)
+	@scripts/system-deps.sh
 	$(BIN)/pytest --cov --cov-report= -p no:cacheprovider
 	$(BIN)/coverage report --include='eid/*' --fail-under=95
 

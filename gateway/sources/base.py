@@ -1,0 +1,71 @@
+"""The port every source implements, its error, and the bleak-shape to Sighting conversion."""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Final, Protocol
+
+from gateway.core.sighting import Sighting
+from gateway.errors import GatewayError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+
+EDDYSTONE_SERVICE_UUID: Final = "0000feaa-0000-1000-8000-00805f9b34fb"
+"""How bluetoothd (and so bleak) names Eddystone's 16-bit service UUID 0xFEAA."""
+
+
+class SourceErrorReason(enum.StrEnum):
+    """Why a source cannot deliver sightings."""
+
+    NO_BLUETOOTH = "no-bluetooth"
+    ADAPTER_MISSING = "adapter-missing"
+    POWERED_OFF = "powered-off"
+    SCAN_FAILED = "scan-failed"
+    BAD_CAPTURE = "bad-capture"
+    BAD_SCENE = "bad-scene"
+
+
+class SourceError(GatewayError):
+    """A source cannot deliver sightings; ``reason`` says why (for metrics and exit codes)."""
+
+    def __init__(self, reason: SourceErrorReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SightingSource(Protocol):
+    """An async stream of sightings; ``name`` appears in logs and metrics."""
+
+    name: str
+
+    def sightings(self) -> AsyncIterator[Sighting]:
+        """Sightings in the order they were heard, until the source ends or is cancelled."""
+        ...
+
+
+def eddystone_sighting(  # noqa: PLR0917 - mirrors bleak's callback fields
+    address: str,
+    rssi: int,
+    service_data: Mapping[str, bytes],
+    at: float,
+    gateway: str,
+    tx_power: int | None = None,
+    source: str = "",
+) -> Sighting | None:
+    """The sighting in an advert's service data, or None when it carries no Eddystone frame.
+
+    bleak gives service data keyed by 128-bit UUID strings; only the 0xFEAA entry matters.
+    """
+    data = service_data.get(EDDYSTONE_SERVICE_UUID)
+    if not data:
+        return None
+    return Sighting(
+        address=address,
+        rssi=rssi,
+        service_data=bytes(data),
+        at=at,
+        gateway=gateway,
+        tx_power=tx_power,
+        source=source,
+    )

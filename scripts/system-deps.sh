@@ -1,0 +1,13 @@
+#!/usr/bin/env sh
+# The Debian packages the tests need: dbus-daemon (the fake BlueZ bus of the bleak tests).
+# Installs them with apt-get when run as root (CI); otherwise says what to install.
+set -eu
+missing=""
+command -v dbus-daemon >/dev/null 2>&1 || missing="$missing dbus-daemon"
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing$missing with apt-get" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+else
+    echo "warning: missing$missing (Debian: sudo apt-get install$missing); those tests will skip" >&2
+fi
