@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 import eid
 from gateway.errors import ConfigError, GatewayError, Problem
 from gateway.sealed_file import SealingKey, check_owner_only, seal, unseal, write_owner_only
+from gateway.validation import problems_from
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -147,35 +148,6 @@ class _RegistryFile(BaseModel):
     beacons: list[_BeaconRecord] = Field(default_factory=list)
 
 
-def _path_text(location: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in location:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text or "<file>"
-
-
-def _lookup(document: Any, location: tuple[int | str, ...]) -> tuple[bool, Any]:  # noqa: ANN401 - TOML values are untyped
-    value = document
-    for part in location:
-        try:
-            value = value[part]
-        except (KeyError, IndexError, TypeError):
-            return False, None
-    return True, value
-
-
-def _problems(error: pydantic.ValidationError, document: dict[str, Any]) -> list[Problem]:
-    problems = []
-    for item in error.errors(include_url=False, include_input=False):
-        location = tuple(item["loc"])
-        secret = any(part in _SECRET_FIELDS for part in location)
-        found, value = _lookup(document, location)
-        shown = repr(value) if found and not secret else None
-        message = item["msg"].removeprefix("Value error, ")
-        problems.append(Problem(_path_text(location), message, shown))
-    return problems
-
-
 def _optional_hex(value: SecretStr | str | None) -> bytes | None:
     if value is None:
         return None
@@ -254,7 +226,7 @@ class KeyRegistry:
         try:
             parsed = _RegistryFile.model_validate(document)
         except pydantic.ValidationError as exc:
-            raise ConfigError(source, _problems(exc, document)) from None
+            raise ConfigError(source, problems_from(exc, document, _SECRET_FIELDS)) from None
         problems = []
         first_of_id: dict[str, int] = {}
         first_of_key: dict[bytes, int] = {}

@@ -1,0 +1,67 @@
+"""Building the pipeline and the event builder from a configuration, a registry and subjects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gateway.core.identity import EidKey, Identifier
+from gateway.core.pipeline import Pipeline
+from gateway.core.presence import PresenceEngine
+from gateway.core.triggers import TriggerEngine
+from gateway.events import EventBuilder
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.core.subjects import SubjectDirectory
+    from gateway.registry import KeyRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class Assembly:
+    """A pipeline and the builder of its events."""
+
+    pipeline: Pipeline
+    events: EventBuilder
+
+
+def assemble(
+    config: Config,
+    registry: KeyRegistry | None = None,
+    subjects: SubjectDirectory | None = None,
+) -> Assembly:
+    """Wire identity, presence, triggers and events as the configuration says."""
+    identifier = Identifier(
+        resolver=None if registry is None else registry.resolver(),
+        eid_keys=(
+            {}
+            if registry is None
+            else {k.beacon_id: EidKey(k.identity_key, k.rotation_exponent) for k in registry}
+        ),
+        uid_beacons={bytes.fromhex(b.namespace + b.instance): b.id for b in config.uid_beacons},
+        url_beacons={b.url: b.id for b in config.url_beacons},
+    )
+    triggers = TriggerEngine(config.trigger_rules(), subjects) if config.triggers else None
+    presence = PresenceEngine(
+        config.zone_specs(),
+        config.presence_settings(triggers.dwell_thresholds() if triggers else frozenset()),
+        gateway_offsets={g.id: g.rssi_offset_db for g in config.gateways},
+        beacon_calibration=config.beacon_calibration_db,
+        floor_plan=config.floor_plan(),
+    )
+    pipeline = Pipeline(
+        identifier,
+        presence,
+        subjects=subjects,
+        triggers=triggers,
+        telemetry_interval_s=config.publish.telemetry_interval_s,
+        keep_raw_eids=config.publish.raw_eids,
+    )
+    events = EventBuilder(
+        site=config.site,
+        gateway_id=config.gateway_id,
+        subjects=subjects,
+        subject_fields=frozenset(config.publish.subject_fields),
+        raw_eid=pipeline.raw_eid if config.publish.raw_eids else None,
+    )
+    return Assembly(pipeline, events)

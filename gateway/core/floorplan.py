@@ -1,0 +1,113 @@
+"""Which zone fits a beacon's RSSI best, given where the gateways and the zones are.
+
+Where zones are areas of a floor (rectangles) rather than "near gateway X", the nearest gateway
+is the wrong answer at the far end of a long aisle: the gateway of the next zone may be nearer.
+With the gateways' positions known, the floor is cut into cells; for each cell the log-distance
+model predicts every gateway's RSSI up to one unknown constant (the beacon's power and its
+calibration error). A beacon's filtered RSSIs are compared with each cell's prediction, that
+constant fitted away (the residuals' mean), and the cell's misfit is the residuals' RMS (dB).
+A zone's score is minus the misfit of its best cell; cells in no zone (a corridor) score for
+"no zone". Two gateways at least must hear the beacon: one RSSI fits every cell.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import numpy.typing as npt
+
+CELL_M: Final = 1.0
+"""Cell size: finer than RSSI can tell positions apart, coarse enough to fit in microseconds."""
+BORDER_M: Final = 2.0
+"""The floor extends this far around zones and gateways (people stand at walls and doors)."""
+MIN_DISTANCE_M: Final = 0.5
+"""Below this the model's log distance would run away: antennas are not points."""
+NO_ZONE: Final = ""
+"""The score key of cells in no zone."""
+
+Rect = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class FloorPlan:
+    """Gateway positions and zone rectangles (metres), and the path-loss exponent of the floor."""
+
+    gateways: Mapping[str, tuple[float, float]]
+    zones: Mapping[str, Rect]
+    path_loss_exponent: float = 2.0
+    cell_m: float = CELL_M
+
+
+class ZoneFitter:
+    """Scores zones by how well their best cell explains a beacon's RSSIs (see module doc)."""
+
+    def __init__(self, plan: FloorPlan) -> None:
+        self.plan = plan
+        xs = [x for x, _ in plan.gateways.values()] + [
+            r[i] for r in plan.zones.values() for i in (0, 2)
+        ]
+        ys = [y for _, y in plan.gateways.values()] + [
+            r[i] for r in plan.zones.values() for i in (1, 3)
+        ]
+        step = plan.cell_m
+        x0, x1 = min(xs) - BORDER_M, max(xs) + BORDER_M
+        y0, y1 = min(ys) - BORDER_M, max(ys) + BORDER_M
+        cx = np.arange(x0 + step / 2, x1, step)
+        cy = np.arange(y0 + step / 2, y1, step)
+        gx, gy = np.meshgrid(cx, cy, indexing="ij")
+        px, py = gx.ravel(), gy.ravel()
+        names = list(plan.zones)
+        zone_index = np.full(px.shape, len(names), dtype=np.int64)  # len(names): no zone
+        for index, name in reversed(list(enumerate(names))):  # the first listed zone wins ties
+            rx0, ry0, rx1, ry1 = plan.zones[name]
+            inside = (px >= rx0) & (px <= rx1) & (py >= ry0) & (py <= ry1)
+            zone_index[inside] = index
+        order = np.argsort(zone_index, kind="stable")
+        zone_index = zone_index[order]
+        px, py = px[order], py[order]
+        present, starts = np.unique(zone_index, return_index=True)
+        self._labels = [names[i] if i < len(names) else NO_ZONE for i in present.tolist()]
+        self._starts = starts
+        self._columns = {gateway: i for i, gateway in enumerate(plan.gateways)}
+        model = np.empty((px.size, len(plan.gateways)))
+        for gateway, column in self._columns.items():
+            gx0, gy0 = plan.gateways[gateway]
+            distance = np.maximum(np.hypot(px - gx0, py - gy0), MIN_DISTANCE_M)
+            model[:, column] = -10 * plan.path_loss_exponent * np.log10(distance)
+        self._model: npt.NDArray[np.float64] = model
+        self._cells = int(px.size)
+
+    @property
+    def cells(self) -> int:
+        """How many cells the floor has."""
+        return self._cells
+
+    def knows(self, gateway: str) -> bool:
+        """Whether the plan has this gateway's position."""
+        return gateway in self._columns
+
+    def scores(self, rssi: Mapping[str, float]) -> dict[str, float]:
+        """Per zone (and :data:`NO_ZONE`), minus the RMS misfit (dB) of its best cell.
+
+        ``rssi`` maps gateways (of the plan) to filtered RSSI; fewer than two give no scores.
+        """
+        columns = [self._columns[gateway] for gateway in rssi]
+        if len(columns) < 2:  # noqa: PLR2004 - one RSSI fits every cell
+            return {}
+        observed = np.fromiter(rssi.values(), dtype=np.float64, count=len(columns))
+        residual = observed - self._model[:, columns]
+        residual -= residual.mean(axis=1, keepdims=True)
+        misfit = np.einsum("ij,ij->i", residual, residual)
+        best = np.minimum.reduceat(misfit, self._starts)
+        scale = 1 / len(columns)
+        return {
+            label: -math.sqrt(value * scale)
+            for label, value in zip(self._labels, best.tolist(), strict=True)
+        }

@@ -1,0 +1,225 @@
+"""Who sent a sighting: UID and URL beacons by allow-list, EIDs by resolution, eTLM by pairing.
+
+An EID beacon sends its encrypted telemetry (eTLM) from the same private address as its EIDs,
+so a telemetry frame is attributed to the beacon whose EID was resolved most recently from that
+address (within :data:`PAIRING_WINDOW_S`), and decrypted with that beacon's identity key. Plain
+TLM frames are paired the same way (with UID, URL or EID beacons). A frame from a beacon nobody
+registered is counted by reason and dropped: it never reaches presence or the broker.
+
+The pairing table is bounded (oldest address first out), so a crowd of unknown beacons cannot
+grow it without limit.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+import eid
+from eid import frames
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from gateway.core.sighting import Sighting
+
+PAIRING_WINDOW_S: Final = 60.0
+"""A beacon interleaves TLM with its ID frame every few seconds; a minute covers packet loss."""
+MAX_PAIRED_ADDRESSES: Final = 200_000
+"""Addresses remembered for pairing: far more than one radio hears within the window."""
+_ETLM_PERIOD_TRIES: Final = (0, -1, 1)
+"""Periods tried for eTLM: the paired EID's first, then its neighbours (spec sections 6, 10)."""
+
+
+class Outcome(enum.StrEnum):
+    """What became of a sighting; stable values, fit for metric labels."""
+
+    IDENTIFIED = "identified"
+    TELEMETRY = "telemetry"
+    MALFORMED = "malformed"
+    UNKNOWN = "unknown"
+    """An EID no registered beacon shows, or a UID/URL not on the allow-list."""
+    AMBIGUOUS = "ambiguous"
+    STALE = "stale"
+    """A registered beacon's EID from outside its window: a replay, or far too late."""
+    UNPAIRED = "unpaired"
+    """Telemetry from an address with no recently identified beacon."""
+    FORGED = "forged"
+    """eTLM whose MIC does not verify with the paired beacon's key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identified:
+    """A sighting attributed to a beacon. ``tx_power`` is the frame's 0 m power (dBm)."""
+
+    beacon_id: str
+    tx_power: int
+    frame_kind: str
+    eid: bytes | None = field(default=None, repr=False)
+    """The raw EID of an EID frame (privacy-sensitive: published only for debugging)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """Telemetry attributed to a beacon, heard at ``at``; ``encrypted`` when it came as eTLM."""
+
+    beacon_id: str
+    at: float
+    battery_mv: int
+    temperature_c: float | None
+    adv_count: int
+    uptime_ds: int
+    encrypted: bool
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class EidKey:
+    """What decrypting a beacon's eTLM needs. The repr hides the key."""
+
+    identity_key: bytes
+    exponent: int
+
+    def __repr__(self) -> str:
+        return f"EidKey(identity_key=<hidden>, exponent={self.exponent})"
+
+
+@dataclass(slots=True)
+class _Pairing:
+    beacon_id: str
+    counter: int | None  # the EID's period start; None for UID/URL beacons
+    tx_power: int
+    at: float
+
+
+class Identifier:
+    """Attributes sightings to beacons; keeps per-outcome counters in :attr:`counts`."""
+
+    def __init__(
+        self,
+        *,
+        resolver: eid.Resolver | None = None,
+        eid_keys: Mapping[str, EidKey] | None = None,
+        uid_beacons: Mapping[bytes, str] | None = None,
+        url_beacons: Mapping[str, str] | None = None,
+        pairing_window_s: float = PAIRING_WINDOW_S,
+        max_paired: int = MAX_PAIRED_ADDRESSES,
+    ) -> None:
+        """``uid_beacons`` maps the 16-byte namespace + instance to a beacon id."""
+        self._resolver = resolver
+        self._eid_keys = dict(eid_keys or {})
+        self._uid = dict(uid_beacons or {})
+        self._url = dict(url_beacons or {})
+        self._window = pairing_window_s
+        self._max_paired = max_paired
+        self._paired: dict[str, _Pairing] = {}
+        self.counts: Counter[Outcome] = Counter()
+
+    def identify(self, sighting: Sighting) -> Identified | Telemetry | None:
+        """The beacon behind ``sighting``, its telemetry, or None (counted in :attr:`counts`)."""
+        try:
+            frame = frames.parse(sighting.service_data)
+        except eid.FrameError:
+            self.counts[Outcome.MALFORMED] += 1
+            return None
+        if isinstance(frame, frames.EidFrame):
+            return self._eid(frame, sighting)
+        if isinstance(frame, frames.UidFrame):
+            beacon_id = self._uid.get(frame.namespace + frame.instance)
+            return self._known(beacon_id, frame.tx_power, "uid", sighting)
+        if isinstance(frame, frames.UrlFrame):
+            beacon_id = self._url.get(frame.url)
+            return self._known(beacon_id, frame.tx_power, "url", sighting)
+        return self._telemetry(frame, sighting)
+
+    def _eid(self, frame: frames.EidFrame, sighting: Sighting) -> Identified | None:
+        if self._resolver is None:
+            self.counts[Outcome.UNKNOWN] += 1
+            return None
+        match = self._resolver.resolve(frame.eid, sighting.at)
+        if match is None:
+            reason = self._resolver.lookup(frame.eid, sighting.at).reason
+            self.counts[Outcome(reason.value)] += 1
+            return None
+        self._pair(sighting, match.beacon_id, match.counter, frame.tx_power)
+        self.counts[Outcome.IDENTIFIED] += 1
+        return Identified(match.beacon_id, frame.tx_power, "eid", frame.eid)
+
+    def _known(
+        self, beacon_id: str | None, tx_power: int, kind: str, sighting: Sighting
+    ) -> Identified | None:
+        if beacon_id is None:
+            self.counts[Outcome.UNKNOWN] += 1
+            return None
+        self._pair(sighting, beacon_id, None, tx_power)
+        self.counts[Outcome.IDENTIFIED] += 1
+        return Identified(beacon_id, tx_power, kind)
+
+    def _pair(self, sighting: Sighting, beacon_id: str, counter: int | None, power: int) -> None:
+        paired = self._paired
+        entry = paired.get(sighting.address)
+        if entry is not None:
+            entry.beacon_id, entry.counter, entry.tx_power = beacon_id, counter, power
+            entry.at = max(entry.at, sighting.at)
+            return
+        if len(paired) >= self._max_paired:
+            self._evict(sighting.at)
+        paired[sighting.address] = _Pairing(beacon_id, counter, power, sighting.at)
+
+    def _evict(self, now: float) -> None:
+        """Forget pairings older than the window; if none are, the oldest-added one."""
+        paired = self._paired
+        expired = [address for address, entry in paired.items() if now - entry.at > self._window]
+        for address in expired:
+            del paired[address]
+        if len(paired) >= self._max_paired:
+            del paired[next(iter(paired))]
+
+    def paired_beacon(self, sighting: Sighting) -> tuple[str, int] | None:
+        """The beacon (and its 0 m power) last identified from this sighting's address, if fresh."""
+        entry = self._paired.get(sighting.address)
+        if entry is None or abs(sighting.at - entry.at) > self._window:
+            return None
+        return entry.beacon_id, entry.tx_power
+
+    def _telemetry(
+        self, frame: frames.TlmFrame | frames.EtlmFrame, sighting: Sighting
+    ) -> Telemetry | None:
+        entry = self._paired.get(sighting.address)
+        if entry is None or abs(sighting.at - entry.at) > self._window:
+            self.counts[Outcome.UNPAIRED] += 1
+            return None
+        if isinstance(frame, frames.TlmFrame):
+            self.counts[Outcome.TELEMETRY] += 1
+            return _reading(entry.beacon_id, sighting.at, frame, encrypted=False)
+        key = self._eid_keys.get(entry.beacon_id)
+        if key is None or entry.counter is None:
+            self.counts[Outcome.UNPAIRED] += 1
+            return None
+        period = 1 << key.exponent
+        for shift in _ETLM_PERIOD_TRIES:
+            counter = entry.counter + shift * period
+            if not 0 <= counter < 1 << 32:
+                continue
+            try:
+                data = eid.decrypt_etlm(key.identity_key, key.exponent, counter, frame)
+            except eid.IntegrityError:
+                continue
+            self.counts[Outcome.TELEMETRY] += 1
+            tlm = frames.TlmFrame.from_telemetry(data)
+            return _reading(entry.beacon_id, sighting.at, tlm, encrypted=True)
+        self.counts[Outcome.FORGED] += 1
+        return None
+
+
+def _reading(beacon_id: str, at: float, tlm: frames.TlmFrame, *, encrypted: bool) -> Telemetry:
+    return Telemetry(
+        beacon_id=beacon_id,
+        at=at,
+        battery_mv=tlm.battery_mv,
+        temperature_c=tlm.temperature_c,
+        adv_count=tlm.adv_count,
+        uptime_ds=tlm.uptime_ds,
+        encrypted=encrypted,
+    )

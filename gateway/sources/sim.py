@@ -1,0 +1,123 @@
+"""The ``sim`` source: a firmware_sim scene played in-process, in virtual or wall time.
+
+This adapter and :mod:`gateway.sources.replay` are the only gateway modules that import
+``firmware_sim`` (an import-linter contract holds the rest of the gateway to that). Besides the
+sightings, a scene gives what the scoring tool needs: its ground truth, the key registry of its
+enrolled beacons (test keys), and a gateway configuration of its floor (zones, gateways and their
+positions, the floor's path-loss exponent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import tomllib
+from typing import TYPE_CHECKING, Any
+
+from firmware_sim.run import SceneRun, prepare
+from firmware_sim.scene import SceneError, load_scene
+from gateway.registry import KeyRegistry
+from gateway.sources.base import SourceError, SourceErrorReason, eddystone_sighting
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+    from pathlib import Path
+
+    from gateway.core.sighting import Sighting
+
+_YIELD_EVERY = 256
+"""In virtual time, let other tasks run every this many sightings."""
+
+
+class SimScene:
+    """A scene ready to run: its sightings, truth, registry and a matching gateway config."""
+
+    def __init__(self, path: Path, seed: int | None = None) -> None:
+        try:
+            scene = load_scene(path)
+        except SceneError as exc:
+            raise SourceError(SourceErrorReason.BAD_SCENE, str(exc)) from None
+        self.run: SceneRun = prepare(scene, seed)
+
+    @property
+    def name(self) -> str:
+        """The scene's name."""
+        return self.run.scene.name
+
+    def sightings(self) -> Iterator[Sighting]:
+        """Every advert any gateway hears, in time order, as sightings (virtual time)."""
+        source = f"sim:{self.name}"
+        for advert in self.run.adverts():
+            sighting = eddystone_sighting(
+                advert.address, advert.rssi, advert.service_data, advert.at, advert.gateway,
+                advert.tx_power, source,
+            )  # fmt: skip
+            if sighting is not None:
+                yield sighting
+
+    def truth(self) -> dict[str, Any]:
+        """Who was in which zone, when (the scoring tool's reference)."""
+        return self.run.ground_truth()
+
+    def registry(self) -> KeyRegistry:
+        """The enrolled beacons' keys (simulated test keys)."""
+        return KeyRegistry.from_document(
+            tomllib.loads(self.run.registry_toml()), source=f"scene {self.name!r}"
+        )
+
+    def config_document(self) -> dict[str, Any]:
+        """A gateway configuration of the scene's floor: a floor plan of its zones."""
+        scene = self.run.scene
+        zones: dict[str, list[str]] = {zone.id: [] for zone in scene.zones}
+        for gateway in scene.gateways:
+            zones[gateway.zone].append(gateway.id)
+        return {
+            "site": scene.name,
+            "gateway_id": f"{scene.name}-sim",
+            "gateways": [
+                {"id": g.id, "position": list(g.position), "rssi_offset_db": -g.rssi_offset_db}
+                for g in scene.gateways
+            ],
+            "zones": [
+                {"id": zone.id, "gateways": zones[zone.id], "rect": list(zone.rect)}
+                for zone in scene.zones
+                if zones[zone.id]
+            ],
+            "presence": {"path_loss_exponent": scene.radio.path_loss_exponent},
+        }
+
+
+class SimSource:
+    """The scene's sightings as an async source; ``realtime`` paces them by the wall clock."""
+
+    def __init__(
+        self,
+        scene: SimScene,
+        *,
+        realtime: bool = False,
+        speed: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if speed <= 0:
+            msg = f"speed must be positive, got {speed!r}"
+            raise ValueError(msg)
+        self.name = f"sim:{scene.name}"
+        self._scene = scene
+        self._realtime = realtime
+        self._speed = speed
+        self._clock = clock
+        self._sleep = sleep
+
+    async def sightings(self) -> AsyncIterator[Sighting]:
+        """The sightings, in time order."""
+        began = self._clock()
+        start = self._scene.run.scene.start
+        for count, sighting in enumerate(self._scene.sightings()):
+            if self._realtime:
+                delay = began + (sighting.at - start) / self._speed - self._clock()
+                if delay > 0:
+                    await self._sleep(delay)
+            elif count % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            yield sighting

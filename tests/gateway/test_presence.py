@@ -1,0 +1,151 @@
+"""The presence engine on hand-made sighting streams (virtual time, no clock)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gateway.core.floorplan import FloorPlan, ZoneFitter
+from gateway.core.presence import (
+    ChangeKind,
+    ExitReason,
+    PresenceChange,
+    PresenceEngine,
+    PresenceSettings,
+    ZoneSpec,
+)
+
+ZONES = [ZoneSpec("a", frozenset({"gw-a"})), ZoneSpec("b", frozenset({"gw-b"}))]
+
+
+def feed(engine: PresenceEngine, samples: list[tuple[float, str, float]]) -> list[PresenceChange]:
+    changes: list[PresenceChange] = []
+    for at, gateway, rssi in samples:
+        changes += engine.tick(at)
+        changes += engine.observe("bag-1", -12, gateway, rssi, at)
+    return changes
+
+
+def stay(
+    gateway: str, start: float, end: float, rssi: float, interval: float = 1.0
+) -> list[tuple[float, str, float]]:
+    at = start
+    out = []
+    while at < end:
+        out.append((at, gateway, rssi))
+        at += interval
+    return out
+
+
+def kinds(changes: list[PresenceChange]) -> list[tuple[str, str]]:
+    return [(c.kind.value, c.zone) for c in changes if c.kind != ChangeKind.DWELL]
+
+
+def test_enter_is_debounced_and_dated_from_the_first_sighting() -> None:
+    engine = PresenceEngine(ZONES)
+    assert engine.observe("bag-1", -12, "gw-a", -60, 100.0) == []  # one packet is no visit
+    changes = feed(engine, stay("gw-a", 101.0, 104.0, -60))
+    assert kinds(changes) == [("enter", "a")]
+    assert changes[0].at == 100.0
+    assert changes[0].decided_at >= 102.0
+
+
+def test_exit_timeout_follows_the_beacons_own_interval() -> None:
+    fast, slow = PresenceEngine(ZONES), PresenceEngine(ZONES)
+    feed(fast, stay("gw-a", 0.0, 20.0, -60, interval=1.0))
+    feed(slow, stay("gw-a", 0.0, 60.0, -60, interval=5.0))
+    assert fast.timeout_s("bag-1") == pytest.approx(10.0, abs=0.5)
+    assert slow.timeout_s("bag-1") == pytest.approx(50.0, abs=2.5)
+    # Silence: the 1 s beacon is gone after ~10 s, dated at its last sighting.
+    exits = fast.tick(19.0 + 11.0)
+    assert [(c.kind, c.exit_reason, c.at) for c in exits] == [
+        (ChangeKind.EXIT, ExitReason.TIMEOUT, 19.0)
+    ]
+    assert slow.tick(55.0 + 20.0) == []  # 20 s is four intervals: not yet
+    assert slow.zone_of("bag-1") == "a"
+
+
+def test_lost_packets_do_not_stretch_the_learned_interval() -> None:
+    engine = PresenceEngine(ZONES)
+    samples = [(float(t), "gw-a", -60.0) for t in range(60) if t % 3 != 2]  # a third lost
+    feed(engine, samples)
+    assert engine.timeout_s("bag-1") == pytest.approx(10.0, abs=1.5)
+
+
+def test_zone_change_needs_a_margin_held_over_time() -> None:
+    engine = PresenceEngine(ZONES)
+    samples = [(float(t), "gw-a", -55.0) for t in range(30)]
+    # gw-b a little stronger than gw-a (less than the margin): no change.
+    for t in range(30, 60):
+        samples += [(float(t), "gw-a", -60.0), (t + 0.01, "gw-b", -58.0)]
+    changes = feed(engine, samples)
+    assert kinds(changes) == [("enter", "a")]
+    # Now clearly stronger for long: a move, dated when the lead began.
+    more = feed(engine, [(t + 0.5, g, r) for t in range(60, 90)
+                         for g, r in (("gw-a", -75.0), ("gw-b", -50.0))])  # fmt: skip
+    more = [c for c in more if c.kind != ChangeKind.DWELL]
+    assert kinds(more) == [("exit", "a"), ("enter", "b")]
+    assert more[0].exit_reason == ExitReason.MOVED
+    assert more[0].at == more[1].at
+    assert 55.0 <= more[0].at <= 65.0
+
+
+def test_one_wild_sample_does_not_move_the_beacon() -> None:
+    engine = PresenceEngine(ZONES)
+    samples = []
+    for t in range(60):
+        samples += [(float(t), "gw-a", -55.0), (t + 0.01, "gw-b", -75.0)]
+    samples[80] = (40.01, "gw-b", -20.0)  # a freak reading
+    changes = feed(engine, samples)
+    assert kinds(changes) == [("enter", "a")]
+
+
+def test_dwell_thresholds_and_periodic_dwells_once_each() -> None:
+    settings = PresenceSettings(dwell_thresholds_s=(30.0, 60.0), dwell_interval_s=60.0)
+    engine = PresenceEngine(ZONES, settings)
+    changes = feed(engine, stay("gw-a", 0.0, 130.0, -60))
+    dwells = [(c.at, c.threshold_s) for c in changes if c.kind == ChangeKind.DWELL]
+    assert dwells == [(30.0, 30.0), (60.0, 60.0), (120.0, None)]
+
+
+def test_dwell_is_only_reported_once_a_later_sighting_confirms_it() -> None:
+    engine = PresenceEngine(ZONES, PresenceSettings(dwell_thresholds_s=(30.0,)))
+    changes = feed(engine, stay("gw-a", 0.0, 28.0, -60))
+    changes += engine.tick(60.0)  # it left at 27 s: the 30 s dwell never happened
+    assert [c.kind for c in changes] == [ChangeKind.ENTER, ChangeKind.EXIT]
+
+
+def test_radius_zone_exits_when_the_beacon_walks_away() -> None:
+    zones = [ZoneSpec("desk", frozenset({"gw-a"}), radius_m=3.0)]
+    engine = PresenceEngine(zones)
+    # Tx -12 dBm at 0 m: -53 dBm at 1 m; at n=2, -73 dBm is 10 m.
+    changes = feed(engine, stay("gw-a", 0.0, 20.0, -55))
+    changes += feed(engine, stay("gw-a", 20.0, 40.0, -73))
+    assert kinds(changes) == [("enter", "desk"), ("exit", "desk")]
+    assert changes[-1].exit_reason == ExitReason.OUT_OF_RANGE
+
+
+def test_a_gateway_in_two_zones_is_refused() -> None:
+    with pytest.raises(ValueError, match="gw-a"):
+        PresenceEngine([ZoneSpec("a", frozenset({"gw-a"})), ZoneSpec("b", frozenset({"gw-a"}))])
+
+
+def test_floor_plan_prefers_the_zone_that_contains_the_best_fit() -> None:
+    # A long zone whose gateway sits in its middle, next to a small zone: at the long zone's
+    # far end the small zone's gateway is nearer, yet the floor plan says "long".
+    plan = FloorPlan(
+        gateways={"g-long": (10.0, 2.0), "g-small": (2.0, 8.0), "g-far": (18.0, 8.0)},
+        zones={"long": (0.0, 0.0, 20.0, 4.0), "small": (0.0, 4.0, 20.0, 12.0)},
+        path_loss_exponent=2.0,
+    )
+    fitter = ZoneFitter(plan)
+    at = (1.0, 3.5)  # in "long", 9.1 m from g-long, 4.6 m from g-small
+
+    rssi = {
+        name: -50 - 20 * math.log10(math.hypot(x - at[0], y - at[1]))
+        for name, (x, y) in plan.gateways.items()
+    }
+    scores = fitter.scores(rssi)
+    assert max(scores, key=scores.__getitem__) == "long"
+    assert fitter.scores({"g-long": -60.0}) == {}  # one RSSI fits every cell
