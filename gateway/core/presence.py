@@ -56,6 +56,9 @@ FIT_MARGIN_DB: Final = 0.5
 """With a floor plan, the margin applies to the zones' misfit (RMS dB over the gateways), whose
 differences are a fraction of the RSSI differences behind them (tuned on the scenes,
 docs/performance.md)."""
+REFIT_S: Final = 0.5
+"""Floor-plan scores are refitted at most this often per beacon: several gateways hear one
+advert within milliseconds, and one fit per advert is enough."""
 MAX_LEAD_DB: Final = 10.0
 """A lead counts at most this much per second, so one wild sample cannot decide alone."""
 RADIUS_HYSTERESIS: Final = 0.25
@@ -203,6 +206,8 @@ class _Track:
     candidate_sightings: int = 0
     band: Proximity | None = None
     evaluated_at: float = -math.inf
+    fitted_at: float = -math.inf
+    fit: dict[str, float] = field(default_factory=dict)  # floor-plan scores, reused briefly
     evidence: dict[str, float] = field(default_factory=dict)  # zone -> dB s of lead
     evidence_since: dict[str, float] = field(default_factory=dict)
     next_threshold: int = 0
@@ -362,11 +367,10 @@ class PresenceEngine:
         if strongest is None:
             return {}, near, settings.switch_margin_db
         near[_OUT] = strongest
-        fitter = self._fitter
-        if fitter is not None:
-            scores = fitter.scores({g: v for g, v in heard.items() if fitter.knows(g)})
-            if scores:
-                return scores, near, settings.fit_margin_db
+        if self._fitter is not None:
+            fitted = self._fit(track, heard, now)
+            if fitted:
+                return fitted, near, settings.fit_margin_db
         scores = {
             zone: value
             for zone, (value, _) in near.items()
@@ -375,6 +379,15 @@ class PresenceEngine:
         if not scores:
             scores[_OUT] = 0.0
         return scores, near, settings.switch_margin_db
+
+    def _fit(self, track: _Track, heard: dict[str, float], now: float) -> dict[str, float]:
+        """Floor-plan scores, refitted at most every :data:`REFIT_S` per beacon."""
+        fitter = self._fitter
+        if fitter is None or (now - track.fitted_at < REFIT_S and track.fit):
+            return track.fit
+        track.fitted_at = now
+        track.fit = fitter.scores({g: v for g, v in heard.items() if fitter.knows(g)})
+        return track.fit
 
     def _distance(self, track: _Track, rssi: float) -> float:
         loss = (
