@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
@@ -248,8 +247,3 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Run one of the sensing commands."""
     commands = {"check-config": _check_config, "schemas": _schemas, "run": _run, "score": _score}
     return commands[args.command](args, out)
-
-
-def toml_document(text: str) -> dict[str, Any]:
-    """Parse TOML text (helper for tests and tools)."""
-    return tomllib.loads(text)
