@@ -26,6 +26,7 @@ import eid
 from eid import frames
 from eid.advertising import EDDYSTONE_UUID_LE, MAX_LEGACY_PAYLOAD, eddystone_service_data
 from gateway.core.describe import describe, describe_tlm
+from gateway.core.identity import decrypt_paired_etlm
 from gateway.errors import GatewayError
 
 if TYPE_CHECKING:
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 
 _HEX_SEPARATORS: Final = re.compile(r"[\s:\-]")
 _FRAME_TYPES: Final = frozenset(kind.value for kind in frames.FrameType)
-_ETLM_PERIOD_TRIES: Final = (0, -1, 1)
-"""Periods tried for eTLM: the paired EID's first, then its neighbours (spec section 10, 6)."""
 
 
 class InputError(GatewayError, ValueError):
@@ -148,17 +147,7 @@ class Decoder:
         if self._last_match is None:
             return "not decrypted (no resolved EID from this beacon before it)"
         key, match = self._last_match
-        period = 1 << key.rotation_exponent
-        for shift in _ETLM_PERIOD_TRIES:
-            counter = match.counter + shift * period
-            if not 0 <= counter < 1 << 32:
-                continue
-            try:
-                telemetry = eid.decrypt_etlm(
-                    key.identity_key, key.rotation_exponent, counter, frame
-                )
-            except eid.IntegrityError:
-                continue
-            tlm = frames.TlmFrame.from_telemetry(telemetry)
+        tlm = decrypt_paired_etlm(key.identity_key, key.rotation_exponent, match.counter, frame)
+        if tlm is not None:
             return f"beacon {key.beacon_id}: {describe_tlm(tlm)}"
         return f"MIC does not verify for beacon {key.beacon_id} (forged, corrupt or not its frame)"

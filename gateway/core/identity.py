@@ -63,10 +63,14 @@ class Identified:
 
 @dataclass(frozen=True, slots=True)
 class Telemetry:
-    """Telemetry attributed to a beacon, heard at ``at``; ``encrypted`` when it came as eTLM."""
+    """Telemetry attributed to a beacon, heard at ``at``; ``encrypted`` when it came as eTLM.
+
+    ``tx_power`` is the 0 m power of the beacon's paired ID frame (telemetry carries none).
+    """
 
     beacon_id: str
     at: float
+    tx_power: int
     battery_mv: int
     temperature_c: float | None
     adv_count: int
@@ -176,13 +180,6 @@ class Identifier:
         if len(paired) >= self._max_paired:
             del paired[next(iter(paired))]
 
-    def paired_beacon(self, sighting: Sighting) -> tuple[str, int] | None:
-        """The beacon (and its 0 m power) last identified from this sighting's address, if fresh."""
-        entry = self._paired.get(sighting.address)
-        if entry is None or abs(sighting.at - entry.at) > self._window:
-            return None
-        return entry.beacon_id, entry.tx_power
-
     def _telemetry(
         self, frame: frames.TlmFrame | frames.EtlmFrame, sighting: Sighting
     ) -> Telemetry | None:
@@ -192,31 +189,45 @@ class Identifier:
             return None
         if isinstance(frame, frames.TlmFrame):
             self.counts[Outcome.TELEMETRY] += 1
-            return _reading(entry.beacon_id, sighting.at, frame, encrypted=False)
+            return _reading(entry, sighting.at, frame, encrypted=False)
         key = self._eid_keys.get(entry.beacon_id)
         if key is None or entry.counter is None:
             self.counts[Outcome.UNPAIRED] += 1
             return None
-        period = 1 << key.exponent
-        for shift in _ETLM_PERIOD_TRIES:
-            counter = entry.counter + shift * period
-            if not 0 <= counter < 1 << 32:
-                continue
-            try:
-                data = eid.decrypt_etlm(key.identity_key, key.exponent, counter, frame)
-            except eid.IntegrityError:
-                continue
-            self.counts[Outcome.TELEMETRY] += 1
-            tlm = frames.TlmFrame.from_telemetry(data)
-            return _reading(entry.beacon_id, sighting.at, tlm, encrypted=True)
-        self.counts[Outcome.FORGED] += 1
-        return None
+        tlm = decrypt_paired_etlm(key.identity_key, key.exponent, entry.counter, frame)
+        if tlm is None:
+            self.counts[Outcome.FORGED] += 1
+            return None
+        self.counts[Outcome.TELEMETRY] += 1
+        return _reading(entry, sighting.at, tlm, encrypted=True)
 
 
-def _reading(beacon_id: str, at: float, tlm: frames.TlmFrame, *, encrypted: bool) -> Telemetry:
+def decrypt_paired_etlm(
+    identity_key: bytes, exponent: int, counter: int, frame: frames.EtlmFrame
+) -> frames.TlmFrame | None:
+    """The telemetry of an eTLM frame paired with an EID of period ``counter``, or None.
+
+    The beacon may have moved to the next period (or the EID be from the next one) between the
+    two frames, so the neighbouring periods are tried too; None when no MIC verifies.
+    """
+    period = 1 << exponent
+    for shift in _ETLM_PERIOD_TRIES:
+        tried = counter + shift * period
+        if not 0 <= tried < 1 << 32:
+            continue
+        try:
+            data = eid.decrypt_etlm(identity_key, exponent, tried, frame)
+        except eid.IntegrityError:
+            continue
+        return frames.TlmFrame.from_telemetry(data)
+    return None
+
+
+def _reading(entry: _Pairing, at: float, tlm: frames.TlmFrame, *, encrypted: bool) -> Telemetry:
     return Telemetry(
-        beacon_id=beacon_id,
+        beacon_id=entry.beacon_id,
         at=at,
+        tx_power=entry.tx_power,
         battery_mv=tlm.battery_mv,
         temperature_c=tlm.temperature_c,
         adv_count=tlm.adv_count,

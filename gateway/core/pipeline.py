@@ -90,10 +90,7 @@ class Pipeline:
             if self._raw_eids is not None and found.eid is not None:
                 self._raw_eids[beacon_id] = found.eid
         else:
-            paired = self.identifier.paired_beacon(sighting)
-            if paired is None:  # pragma: no cover - identify() just paired it
-                return outputs
-            beacon_id, tx_power = paired
+            beacon_id, tx_power = found.beacon_id, found.tx_power
             if self._due(found, at):
                 outputs.append(found)
         changes = self.presence.observe(beacon_id, tx_power, sighting.gateway, sighting.rssi, at)

@@ -6,13 +6,14 @@ plus each gateway's RSSI offset. The beacon is in at most one zone at a time:
 
 - **enter** (debounced): a zone must lead for ``enter_debounce_s`` and ``enter_min_sightings``
   sightings before it is entered; the change is dated from when it began to lead;
-- **zone change**, only past a margin: another zone must beat the current one by
-  ``switch_margin_db`` for ``switch_hold_s``; it is an exit of the old zone and an enter of the
-  new one, both dated from when the new zone began to lead;
+- **zone change**, only past a margin: another zone's lead over the current one beyond the
+  margin (``switch_margin_db``; ``fit_margin_db`` with a floor plan), summed over time, must
+  reach ``switch_evidence_db_s``; it is an exit of the old zone and an enter of the new one, both
+  dated from when the new zone began to lead;
 - **exit** by silence: when no gateway has heard the beacon for ``exit_intervals`` of its own
   advertising interval (learned from the gaps between its adverts, clamped to
   ``[min_exit_timeout_s, max_exit_timeout_s]``), dated at the last sighting; or when it leaves
-  the zone's radius (with ``radius_hysteresis``) for ``switch_hold_s``;
+  every zone's radius (with ``radius_hysteresis``), by the same evidence;
 - **dwell**: at each of ``dwell_thresholds_s`` after entering (``"dwelled 30 s"``) and every
   ``dwell_interval_s`` while present; a dwell is dated at its moment and is only reported once a
   sighting at or after that moment confirms the beacon was still there.

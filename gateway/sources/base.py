@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -9,8 +10,10 @@ from gateway.core.sighting import Sighting
 from gateway.errors import GatewayError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
+YIELD_EVERY: Final = 256
+"""In virtual time, a played source lets other tasks run every this many sightings."""
 EDDYSTONE_SERVICE_UUID: Final = "0000feaa-0000-1000-8000-00805f9b34fb"
 """How bluetoothd (and so bleak) names Eddystone's 16-bit service UUID 0xFEAA."""
 
@@ -69,3 +72,37 @@ def eddystone_sighting(  # noqa: PLR0917 - mirrors bleak's callback fields
         tx_power=tx_power,
         source=source,
     )
+
+
+def check_speed(speed: float) -> float:
+    """A realtime speed factor, or ValueError saying why not."""
+    if not speed > 0:
+        msg = f"speed must be positive, got {speed!r}"
+        raise ValueError(msg)
+    return speed
+
+
+async def played(
+    sightings: Iterable[Sighting],
+    *,
+    realtime: bool,
+    speed: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+) -> AsyncIterator[Sighting]:
+    """Recorded or simulated sightings as an async stream.
+
+    In virtual time they come as fast as the consumer takes them. With ``realtime`` each one
+    waits for its moment, counted from the first sighting and scaled by ``speed``.
+    """
+    began = clock()
+    first: float | None = None
+    for count, sighting in enumerate(sightings):
+        if realtime:
+            first = sighting.at if first is None else first
+            delay = began + (sighting.at - first) / speed - clock()
+            if delay > 0:
+                await sleep(delay)
+        elif count % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+        yield sighting

@@ -12,15 +12,19 @@ import time
 from typing import TYPE_CHECKING
 
 from firmware_sim.capture import CaptureError, read_capture
-from gateway.sources.base import SourceError, SourceErrorReason, eddystone_sighting
+from gateway.sources.base import (
+    SourceError,
+    SourceErrorReason,
+    check_speed,
+    eddystone_sighting,
+    played,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
     from pathlib import Path
 
     from gateway.core.sighting import Sighting
-
-_YIELD_EVERY = 256
 
 
 def read_sightings(path: Path) -> Iterator[Sighting]:
@@ -56,26 +60,20 @@ class ReplaySource:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if speed <= 0:
-            msg = f"speed must be positive, got {speed!r}"
-            raise ValueError(msg)
         self.name = f"replay:{path.name}"
         self._path = path
         self._realtime = realtime
-        self._speed = speed
+        self._speed = check_speed(speed)
         self._clock = clock
         self._sleep = sleep
 
     async def sightings(self) -> AsyncIterator[Sighting]:
         """The capture's sightings."""
-        began = self._clock()
-        first: float | None = None
-        for count, sighting in enumerate(read_sightings(self._path)):
-            if self._realtime:
-                first = sighting.at if first is None else first
-                delay = began + (sighting.at - first) / self._speed - self._clock()
-                if delay > 0:
-                    await self._sleep(delay)
-            elif count % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+        async for sighting in played(
+            read_sightings(self._path),
+            realtime=self._realtime,
+            speed=self._speed,
+            clock=self._clock,
+            sleep=self._sleep,
+        ):
             yield sighting

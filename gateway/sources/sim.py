@@ -17,16 +17,19 @@ from typing import TYPE_CHECKING, Any
 from firmware_sim.run import SceneRun, prepare
 from firmware_sim.scene import SceneError, load_scene
 from gateway.registry import KeyRegistry
-from gateway.sources.base import SourceError, SourceErrorReason, eddystone_sighting
+from gateway.sources.base import (
+    SourceError,
+    SourceErrorReason,
+    check_speed,
+    eddystone_sighting,
+    played,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
     from pathlib import Path
 
     from gateway.core.sighting import Sighting
-
-_YIELD_EVERY = 256
-"""In virtual time, let other tasks run every this many sightings."""
 
 
 class SimScene:
@@ -99,25 +102,20 @@ class SimSource:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        if speed <= 0:
-            msg = f"speed must be positive, got {speed!r}"
-            raise ValueError(msg)
         self.name = f"sim:{scene.name}"
         self._scene = scene
         self._realtime = realtime
-        self._speed = speed
+        self._speed = check_speed(speed)
         self._clock = clock
         self._sleep = sleep
 
     async def sightings(self) -> AsyncIterator[Sighting]:
         """The sightings, in time order."""
-        began = self._clock()
-        start = self._scene.run.scene.start
-        for count, sighting in enumerate(self._scene.sightings()):
-            if self._realtime:
-                delay = began + (sighting.at - start) / self._speed - self._clock()
-                if delay > 0:
-                    await self._sleep(delay)
-            elif count % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
+        async for sighting in played(
+            self._scene.sightings(),
+            realtime=self._realtime,
+            speed=self._speed,
+            clock=self._clock,
+            sleep=self._sleep,
+        ):
             yield sighting

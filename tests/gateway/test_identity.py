@@ -81,4 +81,7 @@ def test_pairing_table_is_bounded() -> None:
     for index in range(10):
         ident.identify(sighting(eid_frame(), address=f"C0:00:00:00:00:{index:02X}"))
     assert len(ident._paired) <= 3
-    assert ident.paired_beacon(sighting(b"", address="C0:00:00:00:00:09")) == ("bag-1", -12)
+    tlm = frames.encode(frames.TlmFrame(3000, 20.0, 5, 50))
+    reading = ident.identify(sighting(tlm, address="C0:00:00:00:00:09"))
+    assert isinstance(reading, Telemetry)
+    assert (reading.beacon_id, reading.tx_power) == ("bag-1", -12)
