@@ -29,6 +29,8 @@ BORDER_M: Final = 2.0
 """The floor extends this far around zones and gateways (people stand at walls and doors)."""
 MIN_DISTANCE_M: Final = 0.5
 """Below this the model's log distance would run away: antennas are not points."""
+CACHE_BYTES: Final = 16 * 1024 * 1024
+"""Memory for the centred models of the gateway sets beacons are heard by."""
 NO_ZONE: Final = ""
 """The score key of cells in no zone."""
 
@@ -48,8 +50,9 @@ class FloorPlan:
 class ZoneFitter:
     """Scores zones by how well their best cell explains a beacon's RSSIs (see module doc)."""
 
-    def __init__(self, plan: FloorPlan) -> None:
+    def __init__(self, plan: FloorPlan, *, cache_bytes: int = CACHE_BYTES) -> None:
         self.plan = plan
+        self._cache_limit = cache_bytes
         xs = [x for x, _ in plan.gateways.values()] + [
             r[i] for r in plan.zones.values() for i in (0, 2)
         ]
@@ -83,6 +86,10 @@ class ZoneFitter:
             model[:, column] = -10 * plan.path_loss_exponent * np.log10(distance)
         self._model: npt.NDArray[np.float64] = model
         self._cells = int(px.size)
+        self._cache: dict[
+            tuple[int, ...], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
+        ] = {}
+        self._cache_bytes = 0
 
     @property
     def cells(self) -> int:
@@ -98,16 +105,42 @@ class ZoneFitter:
 
         ``rssi`` maps gateways (of the plan) to filtered RSSI; fewer than two give no scores.
         """
-        columns = [self._columns[gateway] for gateway in rssi]
-        if len(columns) < 2:  # noqa: PLR2004 - one RSSI fits every cell
+        if len(rssi) < 2:  # noqa: PLR2004 - one RSSI fits every cell
             return {}
-        observed = np.fromiter(rssi.values(), dtype=np.float64, count=len(columns))
-        residual = observed - self._model[:, columns]
-        residual -= residual.mean(axis=1, keepdims=True)
-        misfit = np.einsum("ij,ij->i", residual, residual)
+        columns = tuple(self._columns[gateway] for gateway in rssi)
+        twice_centred, norms = self._centred(columns)
+        values = list(rssi.values())
+        mean = sum(values) / len(values)
+        centred = [value - mean for value in values]
+        # |o - m|^2 = |m|^2 - 2 m.o + |o|^2, both sides centred (the constant fitted away)
+        misfit = norms - twice_centred @ np.array(centred)
         best = np.minimum.reduceat(misfit, self._starts)
-        scale = 1 / len(columns)
+        offset = sum(value * value for value in centred)
+        scale = 1 / len(values)
         return {
-            label: -math.sqrt(value * scale)
+            label: -math.sqrt(max(value + offset, 0.0) * scale)
             for label, value in zip(self._labels, best.tolist(), strict=True)
         }
+
+    def _centred(
+        self, columns: tuple[int, ...]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """The model of these gateways, each cell's row centred and doubled, and its squared norms.
+
+        Cached per set of gateways (a beacon is heard by the same few for a while), within
+        the fitter's cache budget (the oldest set goes first).
+        """
+        cached = self._cache.get(columns)
+        if cached is not None:
+            return cached
+        model = self._model[:, columns]
+        centred = model - model.mean(axis=1, keepdims=True)
+        entry = (np.ascontiguousarray(2 * centred), np.einsum("ij,ij->i", centred, centred))
+        size = entry[0].nbytes + entry[1].nbytes
+        while self._cache and self._cache_bytes + size > self._cache_limit:
+            oldest = next(iter(self._cache))
+            dropped = self._cache.pop(oldest)
+            self._cache_bytes -= dropped[0].nbytes + dropped[1].nbytes
+        self._cache[columns] = entry
+        self._cache_bytes += size
+        return entry

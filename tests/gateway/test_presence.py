@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.core.floorplan import FloorPlan, ZoneFitter
 from gateway.core.presence import (
@@ -149,3 +151,69 @@ def test_floor_plan_prefers_the_zone_that_contains_the_best_fit() -> None:
     scores = fitter.scores(rssi)
     assert max(scores, key=scores.__getitem__) == "long"
     assert fitter.scores({"g-long": -60.0}) == {}  # one RSSI fits every cell
+
+
+def _misfit_by_hand(plan: FloorPlan, rssi: dict[str, float]) -> dict[str, float]:
+    """Per zone, minus the smallest RMS residual over its cells, the mean removed: cell by cell."""
+    xs = [x for x, _ in plan.gateways.values()] + [
+        r[i] for r in plan.zones.values() for i in (0, 2)
+    ]
+    ys = [y for _, y in plan.gateways.values()] + [
+        r[i] for r in plan.zones.values() for i in (1, 3)
+    ]
+    best: dict[str, float] = {}
+    x = min(xs) - 2.0 + 0.5
+    while x < max(xs) + 2.0:
+        y = min(ys) - 2.0 + 0.5
+        while y < max(ys) + 2.0:
+            zone = next(
+                (
+                    z
+                    for z, (x0, y0, x1, y1) in plan.zones.items()
+                    if x0 <= x <= x1 and y0 <= y <= y1
+                ),
+                "",
+            )
+            residuals = [
+                value
+                + 10
+                * plan.path_loss_exponent
+                * math.log10(max(math.hypot(x - plan.gateways[g][0], y - plan.gateways[g][1]), 0.5))
+                for g, value in rssi.items()
+            ]
+            mean = sum(residuals) / len(residuals)
+            rms = math.sqrt(sum((r - mean) ** 2 for r in residuals) / len(residuals))
+            best[zone] = min(best.get(zone, math.inf), rms)
+            y += 1.0
+        x += 1.0
+    return {zone: -value for zone, value in best.items()}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    heard=st.lists(
+        st.tuples(st.sampled_from(["g1", "g2", "g3", "g4"]), st.floats(-100.0, -40.0)),
+        min_size=2,
+        max_size=4,
+        unique_by=lambda item: item[0],
+    ),
+    budget=st.sampled_from([0, 10_000, 16 * 1024 * 1024]),
+)
+def test_floor_plan_scores_match_the_cell_by_cell_fit(
+    heard: list[tuple[str, float]], budget: int
+) -> None:
+    # The fitter caches centred models per gateway set; whatever the cache holds (nothing, a
+    # few sets, all), its scores are the plain per-cell fit.
+    plan = FloorPlan(
+        gateways={"g1": (2.0, 2.0), "g2": (12.0, 3.0), "g3": (7.0, 9.0), "g4": (15.0, 9.5)},
+        zones={"a": (0.0, 0.0, 8.0, 10.0), "b": (8.0, 0.0, 16.0, 6.0)},
+        path_loss_exponent=2.3,
+    )
+    fitter = ZoneFitter(plan, cache_bytes=budget)
+    rssi = dict(heard)
+    for _ in range(2):  # the second time from the cache, if it kept the entry
+        scores = fitter.scores(rssi)
+        expected = _misfit_by_hand(plan, rssi)
+        assert scores.keys() == expected.keys()
+        for zone, value in expected.items():
+            assert scores[zone] == pytest.approx(value, abs=1e-6)
