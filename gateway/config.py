@@ -33,22 +33,27 @@ constants of :mod:`gateway.core.presence` and :mod:`gateway.core.signal`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path  # noqa: TC003 - pydantic needs it at run time
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.config_env import apply_environment, name_overrides
 from gateway.core import presence as presence_defaults
 from gateway.core.floorplan import FloorPlan
 from gateway.core.pipeline import TELEMETRY_INTERVAL_S
 from gateway.core.presence import PresenceSettings, ZoneSpec
 from gateway.core.signal import DEFAULT_PATH_LOSS_EXPONENT, Proximity, ProximityBands
 from gateway.core.triggers import TriggerRule
+from gateway.delivery_config import HttpConfig, LoggingConfig, MqttConfig, OutboxConfig
 from gateway.errors import ConfigError, Problem
 from gateway.validation import problems_from, read_toml
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from gateway.core.subjects import AttributeValue
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
@@ -205,6 +210,11 @@ class Config(_Model):
     presence: PresenceConfig = Field(default_factory=PresenceConfig)
     publish: PublishConfig = Field(default_factory=PublishConfig)
     triggers: list[TriggerConfig] = Field(default_factory=list)
+    mqtt: MqttConfig | None = None
+    """Without it, ``run`` writes events to standard output as JSON lines."""
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     def zone_specs(self) -> list[ZoneSpec]:
         """The zones; without any, each gateway is a zone of its own (named like it)."""
@@ -333,15 +343,47 @@ def parse_config(
     if problems:
         raise ConfigError(source, problems)
     if base is not None:
-        updates = {
-            name: base / value
-            for name in ("key_registry", "subjects")
-            if (value := getattr(config, name)) is not None and not value.is_absolute()
-        }
-        config = config.model_copy(update=updates)
+        config = _relative_to(config, base)
     return config
 
 
-def load_config(path: Path) -> Config:
-    """Read and check a configuration file."""
-    return parse_config(read_toml(path), str(path), base=path.parent)
+def _relative_to(config: Config, base: Path) -> Config:
+    """Relative file paths of the configuration, taken from the file's directory."""
+
+    def resolved(path: Path | None) -> Path | None:
+        return None if path is None or path.is_absolute() else base / path
+
+    updates: dict[str, Any] = {
+        name: base / value
+        for name in ("key_registry", "subjects")
+        if (value := getattr(config, name)) is not None and not value.is_absolute()
+    }
+    if config.outbox.path is not None and not config.outbox.path.is_absolute():
+        updates["outbox"] = config.outbox.model_copy(update={"path": base / config.outbox.path})
+    mqtt = config.mqtt
+    if mqtt is not None:
+        mqtt_updates: dict[str, Any] = {}
+        if (password := resolved(mqtt.password_file)) is not None:
+            mqtt_updates["password_file"] = password
+        if mqtt.tls is not None:
+            tls_updates = {
+                name: path
+                for name in ("ca_file", "cert_file", "key_file")
+                if (path := resolved(getattr(mqtt.tls, name))) is not None
+            }
+            if tls_updates:
+                mqtt_updates["tls"] = mqtt.tls.model_copy(update=tls_updates)
+        if mqtt_updates:
+            updates["mqtt"] = mqtt.model_copy(update=mqtt_updates)
+    return config.model_copy(update=updates)
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and check a configuration file, with the environment's overrides (config_env)."""
+    document, applied = apply_environment(
+        read_toml(path), os.environ if environ is None else environ, str(path)
+    )
+    try:
+        return parse_config(document, str(path), base=path.parent)
+    except ConfigError as exc:
+        raise name_overrides(exc, applied) from None

@@ -1,13 +1,20 @@
 #!/usr/bin/env sh
-# The Debian packages the tests need: dbus-daemon (the fake BlueZ bus of the bleak tests).
+# The Debian packages the tests need: dbus-daemon (the fake BlueZ bus of the bleak tests) and
+# mosquitto with its clients (the real broker of the MQTT tests).
 # Installs them with apt-get when run as root (CI); otherwise says what to install.
 set -eu
 missing=""
 command -v dbus-daemon >/dev/null 2>&1 || missing="$missing dbus-daemon"
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$missing mosquitto"
+command -v mosquitto_sub >/dev/null 2>&1 || missing="$missing mosquitto-clients"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing$missing with apt-get" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    # The Debian package starts a system broker on port 1883; the tests start their own.
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl disable --now mosquitto >/dev/null 2>&1 || true
+    fi
 else
     echo "warning: missing$missing (Debian: sudo apt-get install$missing); those tests will skip" >&2
 fi

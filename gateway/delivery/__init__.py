@@ -1,0 +1,1 @@
+"""Delivery: the durable SQLite outbox and the MQTT publisher that drains it (adapters, I/O)."""

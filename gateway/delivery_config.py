@@ -1,0 +1,158 @@
+"""The delivery and operations sections of the configuration: mqtt, outbox, http, logging.
+
+Secrets are never written in the file: the broker password comes from ``mqtt.password_file``,
+the ``BEACON_GATEWAY_MQTT_PASSWORD`` environment variable or the systemd credential
+``mqtt-password`` (``LoadCredential=``), in that order (:func:`find_mqtt_password`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Final, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.errors import GatewayError
+
+PASSWORD_ENVIRONMENT: Final = "BEACON_GATEWAY_MQTT_PASSWORD"  # noqa: S105 - a name, not a password
+PASSWORD_CREDENTIAL: Final = "mqtt-password"  # noqa: S105 - a name, not a password
+DEFAULT_OUTBOX_NAME: Final = "outbox.sqlite3"
+STATE_DIRECTORY_ENVIRONMENT: Final = "STATE_DIRECTORY"
+"""systemd's ``StateDirectory=`` exports the directory's path in this variable."""
+DEFAULT_STATE_DIRECTORY: Final = "/var/lib/beacon-gateway"
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+TopicSegment = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsConfig(_Section):
+    """TLS to the broker: the CA that signed its certificate, and a client certificate if asked."""
+
+    ca_file: Path | None = None
+    """PEM CA bundle; none: the system's trust store."""
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = False
+    """Turn certificate and host name verification off (a test bench only; logged loudly)."""
+
+    @pydantic.model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            msg = "cert_file and key_file go together (a client certificate and its key)"
+            raise ValueError(msg)
+        return self
+
+
+class MqttConfig(_Section):
+    """The broker and how to publish to it."""
+
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    port: Port | None = None
+    """Default 1883, or 8883 with TLS."""
+    protocol: Literal["5", "3.1.1"] = "5"
+    client_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    """Default ``beacon-gateway-<gateway_id>``: stable, so the broker keeps the session."""
+    username: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    password_file: Path | None = None
+    tls: TlsConfig | None = None
+    topic_prefix: TopicSegment = "beacon-gateway"
+    keepalive_s: Annotated[int, Field(ge=5, le=65535)] = 30
+    session_expiry_s: Annotated[int, Field(ge=0)] = 3600
+    max_inflight: Annotated[int, Field(ge=1, le=65535)] = 20
+    """The most unacknowledged publishes; the broker's Receive Maximum lowers it."""
+    backoff_base_s: Seconds = 1.0
+    backoff_cap_s: Seconds = 60.0
+    connect_timeout_s: Seconds = 10.0
+    on_refused: Literal["retry", "park"] = "retry"
+    """What to do when the broker refuses a publish (PUBACK reason >= 0x80)."""
+    max_attempts: Annotated[int, Field(ge=1)] = 10
+    """A refused publish is parked after this many attempts, whatever ``on_refused`` says."""
+
+    @pydantic.model_validator(mode="after")
+    def _backoff(self) -> MqttConfig:
+        if self.backoff_base_s > self.backoff_cap_s:
+            msg = "backoff_base_s must not exceed backoff_cap_s"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        """The port to connect to."""
+        if self.port is not None:
+            return self.port
+        return 1883 if self.tls is None else 8883
+
+
+class OutboxConfig(_Section):
+    """The durable outbox: where, how big, and what to do when full."""
+
+    path: Path | None = None
+    """Default: ``$STATE_DIRECTORY/outbox.sqlite3`` under systemd, else
+    /var/lib/beacon-gateway/outbox.sqlite3."""
+    max_events: Annotated[int, Field(ge=1)] = 1_000_000
+    max_mb: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    when_full: Literal["drop-oldest", "drop-newest"] = "drop-oldest"
+    synchronous: Literal["full", "normal"] = "full"
+    """``full`` survives power loss; ``normal`` survives crashes and spares SD cards."""
+
+    def resolved_path(self) -> Path:
+        """The outbox file (the default follows systemd's StateDirectory)."""
+        if self.path is not None:
+            return self.path
+        state = os.environ.get(STATE_DIRECTORY_ENVIRONMENT, "").split(":")[0]
+        return Path(state or DEFAULT_STATE_DIRECTORY) / DEFAULT_OUTBOX_NAME
+
+
+class HttpConfig(_Section):
+    """``/metrics`` (Prometheus) and ``/healthz``, on loopback by default."""
+
+    enabled: bool = True
+    host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    """0 picks a free port (tests)."""
+
+
+class LoggingConfig(_Section):
+    """structlog output."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+    """``auto``: console on a terminal, JSON lines otherwise (journald)."""
+
+
+class SecretError(GatewayError):
+    """A secret's file or credential cannot be read (the message names where, never the value)."""
+
+
+def find_mqtt_password(config: MqttConfig) -> str | None:
+    """The broker password: ``password_file``, the environment, or the systemd credential."""
+    if config.password_file is not None:
+        return _read_secret(config.password_file, str(config.password_file))
+    from_environment = os.environ.get(PASSWORD_ENVIRONMENT)
+    if from_environment:
+        return from_environment
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials:
+        credential = Path(credentials) / PASSWORD_CREDENTIAL
+        if credential.exists():
+            return _read_secret(credential, f"systemd credential {PASSWORD_CREDENTIAL}")
+    return None
+
+
+def _read_secret(path: Path, where: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        msg = f"cannot read the MQTT password from {where}: {exc.strerror}"
+        raise SecretError(msg) from None
+    except UnicodeDecodeError:
+        msg = f"the MQTT password in {where} is not UTF-8 text"
+        raise SecretError(msg) from None
+    return text.rstrip("\r\n")

@@ -1,0 +1,1 @@
+"""Operations adapters: logging setup, systemd notification, metrics and health over HTTP."""

@@ -1,0 +1,66 @@
+"""Logging: structlog and the standard library (bleak, paho) through one stdout handler.
+
+JSON lines for journald (one object per line, ``timestamp``, ``level``, ``logger``, ``event``),
+or a console renderer on a terminal. Exceptions are rendered as plain tracebacks without frame
+locals: a frame of the resolver holds identity keys, and ``dict_tracebacks`` would print them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING, Final, Literal, TextIO
+
+import structlog
+
+if TYPE_CHECKING:
+    from structlog.typing import Processor
+
+LEVELS: Final = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+Format = Literal["auto", "json", "console"]
+
+
+def configure(
+    level: str = "info", fmt: Format = "auto", stream: TextIO | None = None, **context: str
+) -> None:
+    """Set up logging for the process; ``context`` (e.g. ``gateway_id``) is bound to every line."""
+    stream = sys.stderr if stream is None else stream
+    console = fmt == "console" or (fmt == "auto" and stream.isatty())
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+    ]
+    renderer: Processor = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if console
+        else structlog.processors.JSONRenderer()
+    )
+    final: list[Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
+    if not console:
+        final.append(structlog.processors.format_exc_info)
+    final.append(renderer)
+    formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(LEVELS[level])
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.clear_contextvars()
+    if context:
+        structlog.contextvars.bind_contextvars(**context)
