@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -91,9 +93,9 @@ def test_topics_follow_the_contract() -> None:
     topics = Topics("beacon-gateway", "store 1", "gw/1")
     assert topics.status == "beacon-gateway/v1/store_1/gw_1/status"
     event = PresenceEvent(
-        event_id="6f1c3f52-61a4-4d43-9a55-0c6e0b3a8d17",
-        event_time="2026-01-01T00:00:00Z",
-        gateway_time="2026-01-01T00:00:01Z",
+        event_id=uuid.UUID("6f1c3f52-61a4-4d43-9a55-0c6e0b3a8d17"),
+        event_time=datetime(2026, 1, 1, tzinfo=UTC),
+        gateway_time=datetime(2026, 1, 1, tzinfo=UTC),
         site="store 1",
         gateway_id="gw/1",
         subject=SubjectView(kind="customer", id="cust+#1"),
