@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from gateway.assemble import assemble
+from gateway.asyncapi import ASYNCAPI_FILE, asyncapi_text
 from gateway.config import Config, load_config, parse_config
+from gateway.config_env import apply_environment, name_overrides
 from gateway.core.baseline import NaiveBaseline
 from gateway.core.pipeline import Pipeline
 from gateway.core.presence import PresenceChange
+from gateway.daemon_setup import mqtt_settings, serve
+from gateway.errors import ConfigError
 from gateway.events import EventBuilder, json_schemas
+from gateway.ops import logs
 from gateway.registry import KeyRegistry
 from gateway.scoring import Change, Score, score
 from gateway.sealed_file import find_sealing_key
@@ -42,7 +48,10 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     schemas.add_argument("--out", type=Path, default=SCHEMAS_DIR, help="directory (schemas/)")
     schemas.add_argument("--check", action="store_true", help="fail if the files differ")
 
-    run = commands.add_parser("run", help="sense from a source and print events as JSON lines")
+    run = commands.add_parser(
+        "run",
+        help="sense from a source and publish events to MQTT (or print them as JSON lines)",
+    )
     run.add_argument("--config", type=Path, help="gateway configuration (a scene's own if none)")
     run.add_argument("--registry-key-file", type=Path)
     sources = run.add_mutually_exclusive_group(required=True)
@@ -53,6 +62,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     run.add_argument("--seed", type=int, help="scene seed")
     run.add_argument("--realtime", action="store_true", help="pace a scene or capture")
     run.add_argument("--speed", type=float, default=1.0, help="realtime speed factor")
+    run.add_argument(
+        "--stdout", action="store_true", help="print events as JSON lines even with [mqtt]"
+    )
 
     score_cmd = commands.add_parser(
         "score", help="score presence on a simulator scene against its ground truth"
@@ -90,7 +102,7 @@ def _check_config(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _schemas(args: argparse.Namespace, out: TextIO) -> int:
-    wanted = json_schemas()
+    wanted = {**json_schemas(), ASYNCAPI_FILE: asyncapi_text()}
     if args.check:
         differs = [
             name
@@ -157,20 +169,40 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             source = BleakSource(gateway=config.gateway_id, adapter=args.adapter)
     subjects = None if config.subjects is None else load_subjects(config.subjects)
     assembly = assemble(config, registry, subjects)
+    # The recording's end settles what its silence decides (exits, unseen rules).
+    horizon = config.presence.max_exit_timeout_s + max(
+        (t.unseen_s or 0.0 for t in config.triggers), default=0.0
+    )
+    if config.mqtt is not None and not args.stdout:
+        settings = mqtt_settings(config, str(args.config or args.scene))
+        logs.configure(config.logging.level, config.logging.format, gateway_id=config.gateway_id)
+        asyncio.run(
+            serve(
+                config,
+                settings,
+                assembly,
+                source,
+                finite=not args.bleak,
+                horizon_s=horizon,
+                speed=args.speed if args.realtime else 1.0,
+            )
+        )
+        return EXIT_OK
     last = asyncio.run(_drain(source, assembly.pipeline, assembly.events, out))
     if last is not None and args.bleak is False:
-        # The recording ended: settle what its silence decides (exits, unseen rules).
-        horizon = config.presence.max_exit_timeout_s + max(
-            (t.unseen_s or 0.0 for t in config.triggers), default=0.0
-        )
         _emit(assembly.events, assembly.pipeline.tick(last + horizon + 1), out)
     return EXIT_OK
 
 
 def _scene_config(document: dict[str, Any], **presence: Any) -> Config:  # noqa: ANN401
+    """A scene's own configuration, with the environment's overrides (as for a file)."""
     if presence:
         document = {**document, "presence": {**document.get("presence", {}), **presence}}
-    return parse_config(document, "<scene config>")
+    document, applied = apply_environment(document, os.environ, "<scene config>")
+    try:
+        return parse_config(document, "<scene config>")
+    except ConfigError as exc:
+        raise name_overrides(exc, applied) from None
 
 
 def score_scene(

@@ -1,0 +1,123 @@
+"""Building the daemon from a checked configuration: MQTT settings, outbox, ops, logging.
+
+Everything that can be wrong with the configuration or its secrets is found here, before the
+radio or the broker is touched: :func:`mqtt_settings` raises :class:`ConfigError` naming the
+field, and the outbox is opened (and its errors reported) before the source starts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+import structlog
+
+from gateway.daemon import Daemon
+from gateway.delivery.mqtt import MqttPublisher
+from gateway.delivery.mqtt_settings import MqttConfigError, MqttSettings, MqttTls
+from gateway.delivery.outbox_async import AsyncOutbox
+from gateway.delivery_config import SecretError, find_mqtt_password
+from gateway.errors import ConfigError, Problem
+from gateway.ops.http import OpsServer
+from gateway.ops.metrics import LatencyHistogram, metrics_text
+from gateway.topics import Topics
+
+if TYPE_CHECKING:
+    from gateway.assemble import Assembly
+    from gateway.config import Config
+    from gateway.sources.base import SightingSource
+
+CLIENT_ID_PREFIX: Final = "beacon-gateway-"
+_log = structlog.get_logger(__name__)
+
+
+def mqtt_settings(config: Config, source: str) -> MqttSettings:
+    """The publisher's settings from ``[mqtt]`` and the password's secret store."""
+    mqtt = config.mqtt
+    if mqtt is None:
+        raise ConfigError(source, [Problem("mqtt", "is needed to publish")])
+    try:
+        password = find_mqtt_password(mqtt)
+    except SecretError as exc:
+        raise ConfigError(source, [Problem("mqtt.password_file", str(exc))]) from None
+    topics = Topics(mqtt.topic_prefix, config.site, config.gateway_id)
+    tls = (
+        None
+        if mqtt.tls is None
+        else MqttTls(
+            ca_file=mqtt.tls.ca_file,
+            cert_file=mqtt.tls.cert_file,
+            key_file=mqtt.tls.key_file,
+            insecure=mqtt.tls.insecure,
+        )
+    )
+    try:
+        return MqttSettings(
+            host=mqtt.host,
+            port=mqtt.effective_port,
+            protocol=mqtt.protocol,
+            client_id=mqtt.client_id or f"{CLIENT_ID_PREFIX}{config.gateway_id}",
+            status_topic=topics.status,
+            keepalive_s=mqtt.keepalive_s,
+            username=mqtt.username,
+            password=password,
+            tls=tls,
+            session_expiry_s=mqtt.session_expiry_s,
+            max_inflight=mqtt.max_inflight,
+            backoff_base_s=mqtt.backoff_base_s,
+            backoff_cap_s=mqtt.backoff_cap_s,
+            on_refused=mqtt.on_refused,
+            max_attempts=mqtt.max_attempts,
+            connect_timeout_s=mqtt.connect_timeout_s,
+        )
+    except MqttConfigError as exc:
+        raise ConfigError(source, [Problem("mqtt", str(exc))]) from None
+
+
+async def serve(
+    config: Config,
+    settings: MqttSettings,
+    assembly: Assembly,
+    source: SightingSource,
+    *,
+    finite: bool,
+    horizon_s: float,
+    speed: float = 1.0,
+) -> None:
+    """Open the outbox, connect, and run until stopped (or the finite source is done)."""
+    assert config.mqtt is not None  # noqa: S101 - mqtt_settings checked it
+    outbox_config = config.outbox
+    outbox = await AsyncOutbox.open(
+        outbox_config.resolved_path(),
+        max_events=outbox_config.max_events,
+        max_bytes=None if outbox_config.max_mb is None else int(outbox_config.max_mb * 2**20),
+        when_full=outbox_config.when_full,
+        synchronous=outbox_config.synchronous,
+    )
+    latency = LatencyHistogram()
+    publisher = MqttPublisher(settings, outbox, on_ack=latency.observe)
+    ops = None
+    daemon: Daemon
+    if config.http.enabled:
+        # Late-bound: the daemon is built below and the server only calls these once it runs.
+        ops = OpsServer(
+            lambda: metrics_text(daemon, latency),
+            lambda: daemon.health(),  # noqa: PLW0108
+        )
+    daemon = Daemon(
+        assembly,
+        source,
+        Topics(config.mqtt.topic_prefix, config.site, config.gateway_id),
+        outbox,
+        publisher,
+        finite=finite,
+        horizon_s=horizon_s,
+        ops=ops,
+        ops_address=(config.http.host, config.http.port),
+        speed=speed,
+    )
+    _log.info(
+        "outbox_opened",
+        path=str(outbox_config.resolved_path()),
+        depth=outbox.stats().depth,
+    )
+    await daemon.run()
