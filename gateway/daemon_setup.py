@@ -62,6 +62,7 @@ def mqtt_settings(config: Config, source: str) -> MqttSettings:
             password=password,
             tls=tls,
             session_expiry_s=mqtt.session_expiry_s,
+            will_delay_s=mqtt.will_delay_s,
             max_inflight=mqtt.max_inflight,
             backoff_base_s=mqtt.backoff_base_s,
             backoff_cap_s=mqtt.backoff_cap_s,

@@ -65,6 +65,9 @@ class MqttConfig(_Section):
     topic_prefix: TopicSegment = "beacon-gateway"
     keepalive_s: Annotated[int, Field(ge=5, le=65535)] = 30
     session_expiry_s: Annotated[int, Field(ge=0)] = 3600
+    will_delay_s: Annotated[int, Field(ge=0)] = 5
+    """MQTT 5: the broker waits this long before publishing the will (``offline``), so a quick
+    reconnect does not flap the status (capped at ``session_expiry_s``)."""
     max_inflight: Annotated[int, Field(ge=1, le=65535)] = 20
     """The most unacknowledged publishes; the broker's Receive Maximum lowers it."""
     backoff_base_s: Seconds = 1.0

@@ -32,8 +32,8 @@ How it is built, and why:
   its PUBACK and disconnects normally, which makes the broker drop the will. Verified with
   mosquitto 2.0.11: the will comes ``will_delay_s`` after a SIGKILLed gateway's socket closed;
   a gateway back within the delay suppresses it; an old will never lands after a newer
-  ``online``; a delayed will is silently dropped if the session expires first (hence
-  ``session_expiry_s >= will_delay_s``).
+  ``online``; a will delay longer than the session is waited out in full although MQTT 5
+  sends the will when the session ends (hence the delay is capped at ``session_expiry_s``).
 """
 
 from __future__ import annotations

@@ -249,9 +249,9 @@ class MqttClient:
             if s.tls.insecure:
                 client.tls_insecure_set(value=True)  # also stops paho's own host name match
         will = None
-        if s.is_v5 and s.will_delay_s > 0:
+        if s.is_v5 and s.effective_will_delay_s > 0:
             will = properties(PacketTypes.WILLMESSAGE)
-            will.WillDelayInterval = s.will_delay_s
+            will.WillDelayInterval = s.effective_will_delay_s
         offline = self.status_payload("offline", reason="connection_lost", stamped=False)
         client.will_set(s.status_topic, offline, qos=1, retain=True, properties=will)
         session = None

@@ -8,6 +8,8 @@ by one settler task: successful PUBACKs (reason code < 0x80) are deleted in batc
 ones (>= 0x80) get ``retry_later`` and a new attempt after a full-jitter backoff, or are parked
 (dead-lettered) as the settings say; rows that can never be sent (bad topic, larger than the
 broker's Maximum Packet Size) are parked at once instead of being re-sent after every reconnect.
+A refused row does not hold the others back, so a retried one arrives after newer events of
+its topic: per-topic order holds for everything the broker accepts the first time.
 
 Everything here runs on the event loop; only :class:`~gateway.delivery.mqtt_client.MqttClient`
 touches paho.

@@ -43,8 +43,7 @@ SESSION_EXPIRY_S: Final = 300
 WILL_DELAY_S: Final = 5
 """v5 WillDelayInterval: a gateway back within 5 s (restart, blip) never shows "offline".
 
-mosquitto 2.0.11 drops a delayed will for good when the session expires first (verified), so
-the settings insist on ``session_expiry_s >= will_delay_s``.
+Capped at ``session_expiry_s`` (see :attr:`MqttSettings.effective_will_delay_s`).
 """
 
 MAX_INFLIGHT: Final = 20
@@ -106,7 +105,8 @@ class MqttSettings:
     ``client_id`` must be stable per gateway (the broker keys the session and the will on it)
     and unique in the fleet (a second client with the same id takes the session over).
     ``status_topic`` carries the retained ``online``/``offline`` status. ``will_delay_s`` and
-    ``session_expiry_s`` only apply to MQTT 5. ``on_refused`` says what happens to a publish
+    ``session_expiry_s`` only apply to MQTT 5; the will delay actually sent is capped at the
+    session expiry (:attr:`effective_will_delay_s`). ``on_refused`` says what happens to a publish
     the broker refuses (PUBACK reason code >= 0x80): "retry" with backoff until it has been
     retried ``max_attempts`` times, then park it; "park" at once.
     """
@@ -144,6 +144,17 @@ class MqttSettings:
         """Whether the publisher speaks MQTT 5."""
         return self.protocol == "5"
 
+    @property
+    def effective_will_delay_s(self) -> int:
+        """The Will Delay Interval sent: ``min(will_delay_s, session_expiry_s)``.
+
+        MQTT 5 publishes the will when the delay passes or the session ends, whichever comes
+        first, so the cap changes nothing on a broker that follows the spec. mosquitto 2.0.11
+        does not: it waits out the whole delay even when the session ended before (verified:
+        Will Delay 3 s with Session Expiry 0 sent the will after 3 s, not at once).
+        """
+        return min(self.will_delay_s, self.session_expiry_s)
+
     def _identity_problems(self) -> list[str]:
         problems = []
         if not self.host:
@@ -171,11 +182,6 @@ class MqttSettings:
         ):
             if not 0 <= value <= _MAX_UINT32:
                 problems.append(f"mqtt.{name} must be 0-{_MAX_UINT32} (got {value})")
-        if self.is_v5 and self.will_delay_s > self.session_expiry_s:
-            problems.append(
-                f"mqtt.will_delay_s ({self.will_delay_s}) must not exceed mqtt.session_expiry_s "
-                f"({self.session_expiry_s}): the will is dropped when the session ends first"
-            )
         return problems
 
     def _tuning_problems(self) -> list[str]:

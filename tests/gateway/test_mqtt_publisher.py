@@ -236,11 +236,12 @@ from gateway.delivery.outbox import AsyncOutbox
 
 async def main() -> None:
     port, topic, client_id, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], Path(sys.argv[4])
+    will_delay_s, session_expiry_s = int(sys.argv[5]), int(sys.argv[6])
     outbox = await AsyncOutbox.open(path)
     writer = asyncio.create_task(outbox.run())
     settings = MqttSettings(
         host="127.0.0.1", port=port, client_id=client_id, status_topic=topic,
-        will_delay_s=1, session_expiry_s=60, keepalive_s=10,
+        will_delay_s=will_delay_s, session_expiry_s=session_expiry_s, keepalive_s=10,
     )
     publisher = MqttPublisher(settings, outbox)
     task = asyncio.create_task(publisher.run())
@@ -253,7 +254,15 @@ asyncio.run(main())
 """
 
 
-def test_will_fires_when_the_gateway_process_is_sigkilled(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("will_delay_s", "session_expiry_s"),
+    # The second: the delay is capped at the session's 0 s, as MQTT 5 has it (mosquitto
+    # 2.0.11 itself would wait the 5 s).
+    [(1, 60), (5, 0)],
+)
+def test_will_fires_when_the_gateway_process_is_sigkilled(
+    tmp_path: Path, will_delay_s: int, session_expiry_s: int
+) -> None:
     script = tmp_path / "gateway_main.py"
     script.write_text(GATEWAY_SCRIPT)
 
@@ -266,6 +275,8 @@ def test_will_fires_when_the_gateway_process_is_sigkilled(tmp_path: Path) -> Non
                 STATUS,
                 "gw-killed",
                 str(tmp_path / "outbox.db"),
+                str(will_delay_s),
+                str(session_expiry_s),
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
             )
@@ -697,9 +708,9 @@ def test_settings_hide_the_password_and_check_their_values(tmp_path: Path) -> No
     for field, value in bad.items():
         with pytest.raises(MqttConfigError, match=re.escape(f"mqtt.{field}")):
             settings_for(**{"port": 1883, field: value})
-    with pytest.raises(MqttConfigError, match="will_delay_s"):
-        settings_for(1883, will_delay_s=30, session_expiry_s=10)
-    settings_for(1883, protocol="3.1.1", will_delay_s=30, session_expiry_s=10)  # v5 only
+    # The will goes when the delay passes or the session ends, whichever is first.
+    assert settings_for(1883, will_delay_s=30, session_expiry_s=10).effective_will_delay_s == 10
+    assert settings_for(1883, will_delay_s=5, session_expiry_s=0).effective_will_delay_s == 0
     with pytest.raises(MqttConfigError, match=re.escape("mqtt.username")):
         settings_for(1883, password="x")
     with pytest.raises(MqttConfigError, match="cert_file"):
