@@ -192,7 +192,11 @@ class Daemon:
                 delay = min(delay * 2, SOURCE_RETRY_S[1])
                 continue
             if not self._finite:
-                continue  # a live source that ended is restarted
+                # A live source that ended (it should not) is restarted, not spun on.
+                _log.warning("source_ended_restarting", retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, SOURCE_RETRY_S[1])
+                continue
             break
         if self._last_at is not None:
             # The recording ended: settle what its silence decides (exits, unseen rules).

@@ -16,7 +16,7 @@ from gateway.delivery.mqtt import MqttPublisher
 from gateway.delivery.mqtt_settings import MqttConfigError, MqttSettings, MqttTls
 from gateway.delivery.outbox_async import AsyncOutbox
 from gateway.delivery_config import SecretError, find_mqtt_password
-from gateway.errors import ConfigError, Problem
+from gateway.errors import ConfigError, GatewayError, Problem
 from gateway.ops.http import OpsServer
 from gateway.ops.metrics import LatencyHistogram, metrics_text
 from gateway.topics import Topics
@@ -85,7 +85,6 @@ async def serve(
     speed: float = 1.0,
 ) -> None:
     """Open the outbox, connect, and run until stopped (or the finite source is done)."""
-    assert config.mqtt is not None  # noqa: S101 - mqtt_settings checked it
     outbox_config = config.outbox
     outbox = await AsyncOutbox.open(
         outbox_config.resolved_path(),
@@ -94,6 +93,38 @@ async def serve(
         when_full=outbox_config.when_full,
         synchronous=outbox_config.synchronous,
     )
+    try:
+        daemon = _build(config, settings, assembly, source, outbox, finite, horizon_s, speed)
+    except BaseException:
+        await outbox.aclose()
+        raise
+    _log.info(
+        "outbox_opened",
+        path=str(outbox_config.resolved_path()),
+        depth=outbox.stats().depth,
+    )
+    try:
+        await daemon.run()
+    except ExceptionGroup as group:
+        # A part failed for a reason we know (the outbox's disk, the source): say that, not
+        # the task group's traceback.
+        known = next((e for e in group.exceptions if isinstance(e, GatewayError)), None)
+        if known is not None:
+            raise known from None
+        raise
+
+
+def _build(  # noqa: PLR0917 - internal: the parts of serve()
+    config: Config,
+    settings: MqttSettings,
+    assembly: Assembly,
+    source: SightingSource,
+    outbox: AsyncOutbox,
+    finite: bool,  # noqa: FBT001
+    horizon_s: float,
+    speed: float,
+) -> Daemon:
+    assert config.mqtt is not None  # noqa: S101 - mqtt_settings checked it
     latency = LatencyHistogram()
     publisher = MqttPublisher(settings, outbox, on_ack=latency.observe)
     ops = None
@@ -116,9 +147,4 @@ async def serve(
         ops_address=(config.http.host, config.http.port),
         speed=speed,
     )
-    _log.info(
-        "outbox_opened",
-        path=str(outbox_config.resolved_path()),
-        depth=outbox.stats().depth,
-    )
-    await daemon.run()
+    return daemon
