@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -161,3 +162,39 @@ def test_events_accepted_while_the_broker_is_down_survive_a_sigkill(
         _run(_command(scene, "--seed", "99"), environ)
         wait_until(lambda: _ids(subscriber) >= accepted, "the killed run's accepted events")
         assert not _outbox_ids(outbox) & accepted
+
+
+def test_sigterm_stops_cleanly_and_systemd_hears_ready_and_stopping(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    scene = tmp_path / "tiny.toml"
+    scene.write_text(SCENE, encoding="utf-8")
+    notify_path = str(tmp_path / "notify")
+    with (
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify,
+        Subscriber(broker.port, [f"{TOPICS}/#"]) as subscriber,
+    ):
+        notify.bind(notify_path)
+        notify.settimeout(RUN_TIMEOUT_S)
+        environ = {**_environ(broker, tmp_path), "NOTIFY_SOCKET": notify_path}
+        gateway = subprocess.Popen(
+            _command(scene, "--realtime", "--speed", "20"), env=environ, stderr=subprocess.DEVNULL
+        )
+        try:
+            assert b"READY=1" in notify.recv(4096)
+            wait_until(lambda: bool(_ids(subscriber)), "a first event")
+            gateway.send_signal(signal.SIGTERM)
+            assert gateway.wait(timeout=RUN_TIMEOUT_S) == 0
+        finally:
+            if gateway.poll() is None:
+                gateway.kill()
+                gateway.wait()
+        messages = []
+        with contextlib.suppress(TimeoutError):
+            notify.settimeout(0.5)
+            while True:
+                messages.append(notify.recv(4096))
+        assert any(b"STOPPING=1" in message for message in messages)
+        wait_until(lambda: _offline(subscriber), "the retained offline status")
+    # Nothing accepted is left behind when the broker was there to take it.
+    assert not _outbox_ids(tmp_path / "outbox.sqlite3") - _ids(subscriber)
