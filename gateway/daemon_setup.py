@@ -15,10 +15,11 @@ from gateway.daemon import Daemon
 from gateway.delivery.mqtt import MqttPublisher
 from gateway.delivery.mqtt_settings import MqttConfigError, MqttSettings, MqttTls
 from gateway.delivery.outbox_async import AsyncOutbox
-from gateway.delivery_config import SecretError, find_mqtt_password
+from gateway.delivery_config import find_mqtt_password
 from gateway.errors import ConfigError, GatewayError, Problem
 from gateway.ops.http import OpsServer
 from gateway.ops.metrics import LatencyHistogram, metrics_text
+from gateway.sealed_file import SecretFileError
 from gateway.topics import Topics
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def mqtt_settings(config: Config, source: str) -> MqttSettings:
         raise ConfigError(source, [Problem("mqtt", "is needed to publish")])
     try:
         password = find_mqtt_password(mqtt)
-    except SecretError as exc:
+    except SecretFileError as exc:
         raise ConfigError(source, [Problem("mqtt.password_file", str(exc))]) from None
     topics = Topics(mqtt.topic_prefix, config.site, config.gateway_id)
     tls = (

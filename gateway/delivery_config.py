@@ -14,7 +14,7 @@ from typing import Annotated, Final, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.errors import GatewayError
+from gateway.sealed_file import SecretFileError, find_secret
 
 PASSWORD_ENVIRONMENT: Final = "BEACON_GATEWAY_MQTT_PASSWORD"  # noqa: S105 - a name, not a password
 PASSWORD_CREDENTIAL: Final = "mqtt-password"  # noqa: S105 - a name, not a password
@@ -130,32 +130,20 @@ class LoggingConfig(_Section):
     """``auto``: console on a terminal, JSON lines otherwise (journald)."""
 
 
-class SecretError(GatewayError):
-    """A secret's file or credential cannot be read (the message names where, never the value)."""
-
-
 def find_mqtt_password(config: MqttConfig) -> str | None:
-    """The broker password: ``password_file``, the environment, or the systemd credential."""
-    if config.password_file is not None:
-        return _read_secret(config.password_file, str(config.password_file))
-    from_environment = os.environ.get(PASSWORD_ENVIRONMENT)
-    if from_environment:
-        return from_environment
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if credentials:
-        credential = Path(credentials) / PASSWORD_CREDENTIAL
-        if credential.exists():
-            return _read_secret(credential, f"systemd credential {PASSWORD_CREDENTIAL}")
-    return None
+    """The broker password: ``password_file``, the environment, or the systemd credential.
 
-
-def _read_secret(path: Path, where: str) -> str:
+    Raises :class:`~gateway.sealed_file.SecretFileError` when the file cannot be read or is
+    not UTF-8 text (the message never holds the password).
+    """
+    found = find_secret(
+        config.password_file, PASSWORD_ENVIRONMENT, PASSWORD_CREDENTIAL, "MQTT password"
+    )
+    if found is None:
+        return None
+    raw, source = found
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        msg = f"cannot read the MQTT password from {where}: {exc.strerror}"
-        raise SecretError(msg) from None
+        return raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
-        msg = f"the MQTT password in {where} is not UTF-8 text"
-        raise SecretError(msg) from None
-    return text.rstrip("\r\n")
+        msg = f"the MQTT password from {source} is not UTF-8 text"
+        raise SecretFileError(msg) from None

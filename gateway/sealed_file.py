@@ -47,26 +47,39 @@ def new_sealing_key() -> bytes:
     return Fernet.generate_key()
 
 
-def find_sealing_key(key_file: Path | None) -> SealingKey | None:
-    """The registry key from the key file, the environment or a systemd credential, if any."""
-    if key_file is not None:
-        return SealingKey(_read_key_file(key_file), str(key_file))
-    from_environment = os.environ.get(KEY_ENVIRONMENT)
+def find_secret(
+    path: Path | None, environment: str, credential: str, what: str
+) -> tuple[bytes, str] | None:
+    """A secret and where it came from; None if none is set.
+
+    From ``path``, else the ``environment`` variable, else the systemd credential
+    ``credential`` (``$CREDENTIALS_DIRECTORY``). ``what`` names the secret in errors, which
+    never hold its value.
+    """
+    if path is not None:
+        return _read_secret(path, what), str(path)
+    from_environment = os.environ.get(environment)
     if from_environment:
-        return SealingKey(from_environment.strip().encode("ascii", "replace"), KEY_ENVIRONMENT)
+        return from_environment.encode(), environment
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
     if credentials:
-        credential = Path(credentials) / KEY_CREDENTIAL
-        if credential.exists():
-            return SealingKey(_read_key_file(credential), f"systemd credential {KEY_CREDENTIAL}")
+        file = Path(credentials) / credential
+        if file.exists():
+            return _read_secret(file, what), f"systemd credential {credential}"
     return None
 
 
-def _read_key_file(path: Path) -> bytes:
+def find_sealing_key(key_file: Path | None) -> SealingKey | None:
+    """The registry key from the key file, the environment or a systemd credential, if any."""
+    found = find_secret(key_file, KEY_ENVIRONMENT, KEY_CREDENTIAL, "registry key")
+    return None if found is None else SealingKey(found[0].strip(), found[1])
+
+
+def _read_secret(path: Path, what: str) -> bytes:
     try:
-        return path.read_bytes().strip()
+        return path.read_bytes()
     except OSError as exc:
-        msg = f"cannot read the registry key file {path}: {exc.strerror}"
+        msg = f"cannot read the {what} file {path}: {exc.strerror}"
         raise SecretFileError(msg) from None
 
 

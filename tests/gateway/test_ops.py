@@ -17,6 +17,7 @@ from gateway.errors import ConfigError
 from gateway.events import PresenceEvent, SubjectView
 from gateway.ops.http import OpsServer
 from gateway.ops.sdnotify import Notifier
+from gateway.sealed_file import SecretFileError
 from gateway.topics import Topics, safe_segment
 
 if TYPE_CHECKING:
@@ -157,3 +158,31 @@ def test_ops_server_serves_metrics_and_health() -> None:
             await server.close()
 
     asyncio.run(scenario())
+
+
+def test_the_password_falls_back_to_the_environment_then_the_credential(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load_config(_write(tmp_path), {})
+    assert config.mqtt is not None
+    monkeypatch.delenv("BEACON_GATEWAY_MQTT_PASSWORD", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    assert find_mqtt_password(config.mqtt) is None
+    (tmp_path / "mqtt-password").write_text("from-credential\n", encoding="utf-8")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    assert find_mqtt_password(config.mqtt) == "from-credential"
+    monkeypatch.setenv("BEACON_GATEWAY_MQTT_PASSWORD", "from-environment")
+    assert find_mqtt_password(config.mqtt) == "from-environment"
+
+
+def test_an_unreadable_password_file_is_named_but_never_shown(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, BASE + 'password_file = "missing"\n'), {})
+    assert config.mqtt is not None
+    with pytest.raises(SecretFileError, match=r"cannot read the MQTT password file .*missing"):
+        find_mqtt_password(config.mqtt)
+    (tmp_path / "latin1").write_bytes(b"caf\xe9")
+    config = load_config(_write(tmp_path, BASE + 'password_file = "latin1"\n'), {})
+    assert config.mqtt is not None
+    with pytest.raises(SecretFileError, match="not UTF-8") as caught:
+        find_mqtt_password(config.mqtt)
+    assert "caf" not in str(caught.value)
