@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from typing import TYPE_CHECKING, Final, Protocol
+import time
+from typing import TYPE_CHECKING, Final, Protocol, TypedDict
 
 from gateway.core.sighting import Sighting
 from gateway.errors import GatewayError
@@ -106,3 +107,48 @@ async def played(
         elif count % YIELD_EVERY == 0:
             await asyncio.sleep(0)
         yield sighting
+
+
+class Pacing(TypedDict, total=False):
+    """How a :class:`PlayedSource` plays (every key optional: virtual time by default)."""
+
+    realtime: bool
+    speed: float
+    clock: Callable[[], float]
+    sleep: Callable[[float], Awaitable[None]]
+
+
+class PlayedSource:
+    """Sightings from ``load()`` (a scene, a capture) as a source, in virtual or paced time.
+
+    ``realtime`` paces them by ``clock`` at ``speed`` times the recorded pace (see
+    :func:`played`); ``load`` is called anew for each :meth:`sightings` stream.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        load: Callable[[], Iterable[Sighting]],
+        *,
+        realtime: bool = False,
+        speed: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.name = name
+        self._load = load
+        self._realtime = realtime
+        self._speed = check_speed(speed)
+        self._clock = clock
+        self._sleep = sleep
+
+    async def sightings(self) -> AsyncIterator[Sighting]:
+        """The sightings, in their recorded order."""
+        async for sighting in played(
+            self._load(),
+            realtime=self._realtime,
+            speed=self._speed,
+            clock=self._clock,
+            sleep=self._sleep,
+        ):
+            yield sighting

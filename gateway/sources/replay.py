@@ -7,21 +7,19 @@ the capture format's own total reader, so a bad line stops the replay with
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
 from firmware_sim.capture import CaptureError, read_capture
 from gateway.sources.base import (
+    Pacing,
+    PlayedSource,
     SourceError,
     SourceErrorReason,
-    check_speed,
     eddystone_sighting,
-    played,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
 
     from gateway.core.sighting import Sighting
@@ -48,32 +46,8 @@ def read_sightings(path: Path) -> Iterator[Sighting]:
         raise SourceError(SourceErrorReason.BAD_CAPTURE, f"{path}: {exc.strerror}") from None
 
 
-class ReplaySource:
+class ReplaySource(PlayedSource):
     """A capture as an async source; ``realtime`` keeps the recorded pace (times ``speed``)."""
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        realtime: bool = False,
-        speed: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.name = f"replay:{path.name}"
-        self._path = path
-        self._realtime = realtime
-        self._speed = check_speed(speed)
-        self._clock = clock
-        self._sleep = sleep
-
-    async def sightings(self) -> AsyncIterator[Sighting]:
-        """The capture's sightings."""
-        async for sighting in played(
-            read_sightings(self._path),
-            realtime=self._realtime,
-            speed=self._speed,
-            clock=self._clock,
-            sleep=self._sleep,
-        ):
-            yield sighting
+    def __init__(self, path: Path, **pacing: Unpack[Pacing]) -> None:
+        super().__init__(f"replay:{path.name}", lambda: read_sightings(path), **pacing)

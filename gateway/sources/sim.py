@@ -9,24 +9,22 @@ positions, the floor's path-loss exponent).
 
 from __future__ import annotations
 
-import asyncio
-import time
 import tomllib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from firmware_sim.run import SceneRun, prepare
 from firmware_sim.scene import SceneError, load_scene
 from gateway.registry import KeyRegistry
 from gateway.sources.base import (
+    Pacing,
+    PlayedSource,
     SourceError,
     SourceErrorReason,
-    check_speed,
     eddystone_sighting,
-    played,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+    from collections.abc import Iterator
     from pathlib import Path
 
     from gateway.core.sighting import Sighting
@@ -90,32 +88,8 @@ class SimScene:
         }
 
 
-class SimSource:
+class SimSource(PlayedSource):
     """The scene's sightings as an async source; ``realtime`` paces them by the wall clock."""
 
-    def __init__(
-        self,
-        scene: SimScene,
-        *,
-        realtime: bool = False,
-        speed: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.name = f"sim:{scene.name}"
-        self._scene = scene
-        self._realtime = realtime
-        self._speed = check_speed(speed)
-        self._clock = clock
-        self._sleep = sleep
-
-    async def sightings(self) -> AsyncIterator[Sighting]:
-        """The sightings, in time order."""
-        async for sighting in played(
-            self._scene.sightings(),
-            realtime=self._realtime,
-            speed=self._speed,
-            clock=self._clock,
-            sleep=self._sleep,
-        ):
-            yield sighting
+    def __init__(self, scene: SimScene, **pacing: Unpack[Pacing]) -> None:
+        super().__init__(f"sim:{scene.name}", scene.sightings, **pacing)
