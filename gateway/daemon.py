@@ -122,7 +122,6 @@ class Daemon:
         self._monotonic = monotonic
         self._stop = asyncio.Event()
         self._last_at: float | None = None
-        self._last_mono = 0.0
         self._speed = speed
 
     def stop(self) -> None:
@@ -206,8 +205,7 @@ class Daemon:
     async def _accept(self, at: float, outputs: list[Output]) -> None:
         self.counts.sightings += 1
         self._last_at = at if self._last_at is None else max(self._last_at, at)
-        self._last_mono = self._monotonic()
-        self.counts.last_sighting_mono = self._last_mono
+        self.counts.last_sighting_mono = self._monotonic()
         if outputs:
             await self._put(outputs)
 
@@ -227,9 +225,10 @@ class Daemon:
 
     def source_now(self) -> float | None:
         """The source's clock: the last sighting's time plus the time since it arrived."""
-        if self._last_at is None:
+        arrived = self.counts.last_sighting_mono
+        if self._last_at is None or arrived is None:
             return None
-        return self._last_at + (self._monotonic() - self._last_mono) * self._speed
+        return self._last_at + (self._monotonic() - arrived) * self._speed
 
     async def _tick(self) -> None:
         while True:

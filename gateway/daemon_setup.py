@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 import structlog
+from prometheus_client import generate_latest
 
 from gateway.daemon import Daemon
 from gateway.delivery.mqtt import MqttPublisher
@@ -18,7 +19,7 @@ from gateway.delivery.outbox_async import AsyncOutbox
 from gateway.delivery_config import find_mqtt_password
 from gateway.errors import ConfigError, GatewayError, Problem
 from gateway.ops.http import OpsServer
-from gateway.ops.metrics import LatencyHistogram, metrics_text
+from gateway.ops.metrics import LatencyHistogram, metrics_registry
 from gateway.sealed_file import SecretFileError
 from gateway.topics import Topics
 
@@ -133,7 +134,7 @@ def _build(  # noqa: PLR0917 - internal: the parts of serve()
     if config.http.enabled:
         # Late-bound: the daemon is built below and the server only calls these once it runs.
         ops = OpsServer(
-            lambda: metrics_text(daemon, latency),
+            lambda: generate_latest(registry),
             lambda: daemon.health(),  # noqa: PLW0108
         )
     daemon = Daemon(
@@ -148,4 +149,5 @@ def _build(  # noqa: PLR0917 - internal: the parts of serve()
         ops_address=(config.http.host, config.http.port),
         speed=speed,
     )
+    registry = metrics_registry(daemon, latency)
     return daemon

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 if TYPE_CHECKING:
@@ -168,8 +168,8 @@ class GatewayCollector:
         )
 
 
-def metrics_text(daemon: Daemon, latency: LatencyHistogram) -> bytes:
-    """The Prometheus exposition text for a scrape."""
+def metrics_registry(daemon: Daemon, latency: LatencyHistogram) -> CollectorRegistry:
+    """A registry holding the gateway's collector: built once, scraped with generate_latest."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(GatewayCollector(daemon, latency))
-    return generate_latest(registry)
+    return registry
