@@ -77,7 +77,10 @@ def asyncapi_document() -> dict[str, Any]:
             "contentType": "application/json",
             "payload": {"$ref": f"#/components/schemas/{model_name}"},
             "correlationId": {
-                "description": "The event's stable id (dedup key), also an MQTT 5 user property.",
+                "description": (
+                    "The event's stable id (dedup key), also an MQTT 5 user property; "
+                    "the user property seq is the gateway's outbox sequence number."
+                ),
                 "location": "$message.payload#/event_id",
             },
             "bindings": qos1,

@@ -50,6 +50,9 @@ RECEIVE_MAXIMUM_ABSENT: Final = 65535
 
 EVENT_ID_PROPERTY: Final = "event_id"
 """The MQTT 5 user property carrying the consumers' dedup key."""
+SEQ_PROPERTY: Final = "seq"
+"""MQTT 5 user property: the outbox's sequence number, which only grows per outbox file, so a
+consumer sees a gap where the outbox policy dropped events and a repeat where one was re-sent."""
 
 _PAHO_RESET_SOCKETS: Final = "_reset_sockets"
 """paho's private method that closes the loop_start() socket pair (see release_socketpair)."""
@@ -191,8 +194,8 @@ class MqttClient:
 
     # ----------------------------------------------------------------------- publishing
 
-    def publish_event(self, message: Message) -> int | None:
-        """Hand an event to paho; its message id, or None if paho's queue is full.
+    def publish_event(self, message: Message, seq: int) -> int | None:
+        """Hand outbox row ``seq`` to paho; its message id, or None if paho's queue is full.
 
         Raises:
             ValueError: paho refused the topic or the payload size.
@@ -200,7 +203,7 @@ class MqttClient:
         extra = None
         if self._settings.is_v5:
             extra = properties(PacketTypes.PUBLISH)
-            extra.UserProperty = [(EVENT_ID_PROPERTY, message.event_id)]
+            extra.UserProperty = [(EVENT_ID_PROPERTY, message.event_id), (SEQ_PROPERTY, str(seq))]
         info = self._paho.publish(
             message.topic,
             message.payload,

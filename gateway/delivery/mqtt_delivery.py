@@ -259,7 +259,7 @@ class Delivery:
         problem = self._unsendable(message)
         if problem is None:
             try:
-                mid = self._client.publish_event(message)
+                mid = self._client.publish_event(message, row.seq)
             except ValueError as exc:  # paho's own checks
                 problem = f"rejected by paho: {exc}"
             else:

@@ -125,7 +125,7 @@ async def put_all(outbox: AsyncOutbox, messages: list[Message]) -> None:
 # --------------------------------------------------------------------------- delivery
 
 
-def test_events_arrive_at_qos1_with_their_event_id(tmp_path: Path) -> None:
+def test_events_arrive_at_qos1_with_their_event_id_and_seq(tmp_path: Path) -> None:
     latencies: list[float] = []
     messages = [event(i, f"events/{'abc'[i % 3]}") for i in range(60)]
 
@@ -143,11 +143,11 @@ def test_events_arrive_at_qos1_with_their_event_id(tmp_path: Path) -> None:
                 assert outbox.stats().depth == 0
 
         assert [index_of(m) for m in received] == list(range(60))
-        for message, sent in zip(received, messages, strict=True):
+        for seq, (message, sent) in enumerate(zip(received, messages, strict=True), start=1):
             assert message.topic == sent.topic
             assert message.payload == sent.payload
             assert message.qos == 1
-            assert message.user_properties == {"event_id": sent.event_id}
+            assert message.user_properties == {"event_id": sent.event_id, "seq": str(seq)}
         assert (stats.published, stats.acked, stats.in_flight, stats.parked) == (60, 60, 0, 0)
         assert stats.connects == 1
         assert stats.last_error is None
