@@ -133,6 +133,8 @@ class AsyncOutbox:
         self._failures = 0
         self._fatal: OutboxError | None = None
         self._last_error: OutboxError | None = None
+        self._settle_error: OutboxError | None = None
+        """Why the last publisher-side write failed, while it is being retried."""
         self._dropped_unlogged = 0
         self._drop_logged_at: float | None = None
         self.changed = asyncio.Event()
@@ -256,16 +258,21 @@ class AsyncOutbox:
         return await self._call(functools.partial(self._outbox.pending, after=after, limit=limit))
 
     async def ack(self, seqs: Iterable[int]) -> int:
-        """Delete delivered rows (one transaction); unknown seqs are ignored. Returns the count."""
-        return await self._call(self._outbox.ack, list(seqs))
+        """Delete delivered rows (one transaction); unknown seqs are ignored. Returns the count.
+
+        Like the publisher-side writes below, it waits out a full or read-only disk (retrying
+        with backoff, ``health`` ``retrying``) rather than failing the publisher: a row not yet
+        deleted only costs a duplicate after a restart. Only a fatal failure raises.
+        """
+        return await self._settling(self._outbox.ack, list(seqs))
 
     async def retry_later(self, seq: int) -> None:
         """Count one more failed delivery attempt of a row."""
-        await self._call(self._outbox.retry_later, seq)
+        await self._settling(self._outbox.retry_later, seq)
 
     async def park(self, seq: int, reason: str) -> None:
         """Move a row the broker refused for good to the dead-letter table."""
-        await self._call(self._outbox.park, seq, reason)
+        await self._settling(self._outbox.park, seq, reason)
 
     def stats(self) -> OutboxStats:
         """The outbox's figures as of its last commit (an in-memory snapshot; never waits)."""
@@ -283,12 +290,13 @@ class AsyncOutbox:
             return OutboxHealth.FAILED
         if self._executor is None:
             return OutboxHealth.CLOSED
-        return OutboxHealth.RETRYING if self._failures else OutboxHealth.OK
+        failing = self._failures or self._settle_error is not None
+        return OutboxHealth.RETRYING if failing else OutboxHealth.OK
 
     @property
     def last_error(self) -> OutboxError | None:
         """Why commits fail (while ``retrying`` or ``failed``); ``None`` when healthy."""
-        return self._fatal or self._last_error
+        return self._fatal or self._last_error or self._settle_error
 
     @property
     def failures(self) -> int:
@@ -384,7 +392,9 @@ class AsyncOutbox:
                 if exc.reason in FATAL_REASONS:
                     self._fail(exc)
                     raise
-                await asyncio.sleep(self._note_failure(exc))
+                delay = self._note_failure(exc)
+                await self._reclaim(exc)
+                await asyncio.sleep(delay)
                 continue
             self._inflight = None
             self._committed(accepted)
@@ -452,6 +462,43 @@ class AsyncOutbox:
             retry_in_s=delay,
         )
         return delay
+
+    async def _settling(
+        self, function: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        """Run a publisher-side write, waiting out storage failures that can heal."""
+        failures = 0
+        while True:
+            try:
+                result = await self._call(function, *args, **kwargs)
+            except OutboxError as exc:
+                if exc.reason in FATAL_REASONS:
+                    raise
+                failures += 1
+                self._settle_error = exc
+                delay = min(self._retry_cap_s, self._retry_base_s * 2.0 ** min(failures - 1, 30))
+                _log.error(
+                    "outbox_settle_failed",
+                    reason=str(exc.reason),
+                    error=str(exc),
+                    failures=failures,
+                    retry_in_s=delay,
+                )
+                await self._reclaim(exc)
+                await asyncio.sleep(delay)
+                continue
+            if failures:
+                self._settle_error = None
+                _log.info("outbox_settle_recovered", failures=failures)
+            return result
+
+    async def _reclaim(self, exc: OutboxError) -> None:
+        """After a full disk: give the WAL's space back so the retry can work."""
+        if exc.reason is OutboxErrorReason.DISK_FULL:
+            try:
+                await self._call(self._outbox.reclaim)
+            except OutboxError as failed:
+                _log.warning("outbox_reclaim_failed", reason=str(failed.reason))
 
     def _note_dropped(self, dropped: int) -> None:
         self._dropped_unlogged += dropped

@@ -252,6 +252,18 @@ class Outbox:
         """The database file."""
         return self._path
 
+    def reclaim(self) -> None:
+        """Checkpoint the WAL into the database and truncate it: a full disk gets space back.
+
+        SQLite checkpoints by itself only once the WAL holds 1000 pages (4 MB); on a disk with
+        less free space than that, the WAL would fill it even with an empty outbox, and every
+        commit would fail for good. Called after a commit failed for a full disk.
+        """
+        try:
+            self._live().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self._path) from exc
+
     # ----------------------------------------------------------------------- closing
 
     def close(self) -> None:

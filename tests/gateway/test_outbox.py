@@ -483,6 +483,17 @@ def test_disk_full_fails_the_whole_batch_and_leaves_the_outbox_consistent(path: 
         assert len(everything(outbox)) == 7
 
 
+def test_reclaim_checkpoints_the_wal_and_gives_its_space_back(path: Path) -> None:
+    with Outbox.open(path) as outbox:
+        outbox.accept(messages(0, 200))
+        outbox.ack(range(1, 201))
+        wal = path.with_name(path.name + "-wal")
+        assert wal.stat().st_size > 0
+        outbox.reclaim()
+        assert wal.stat().st_size == 0
+        assert outbox.accept(messages(200, 1)).seqs == (201,)
+
+
 def test_bad_arguments_are_refused_before_any_write(path: Path) -> None:
     with pytest.raises(ValueError, match="max_events"):
         Outbox.open(path, max_events=0)
@@ -684,6 +695,43 @@ def test_put_waits_while_the_queue_is_full(path: Path) -> None:
             await blocked
             await outbox.flush()
             assert event_ids(await outbox.pending(limit=10)) == ["ev-0", "ev-1", "ev-2", "ev-3"]
+            writer.cancel()
+            await asyncio.wait([writer])
+
+    asyncio.run(scenario())
+
+
+def _query_only(outbox: Outbox, on: bool) -> None:
+    """SQLITE_READONLY for every write (as a file system remounted read-only gives)."""
+    assert outbox._connection is not None
+    outbox._connection.execute(f"PRAGMA query_only = {int(on)}")
+
+
+def test_a_failing_ack_waits_for_the_storage_instead_of_failing_the_publisher(
+    path: Path,
+) -> None:
+    async def scenario() -> None:
+        outbox = await AsyncOutbox.open(path, retry_base_s=0.001, retry_cap_s=0.002)
+        async with outbox:
+            writer = asyncio.create_task(outbox.run())
+            for n in range(2):
+                await outbox.put(message(n))
+            await outbox.flush()
+            await outbox._call(_query_only, outbox._outbox, True)  # noqa: FBT003
+            with capture_logs() as logs:
+                ack = asyncio.create_task(outbox.ack([1]))
+                while sum(e["event"] == "outbox_settle_failed" for e in logs) < 3:  # noqa: ASYNC110
+                    await asyncio.sleep(0.001)
+                assert outbox.health is OutboxHealth.RETRYING
+                assert getattr(outbox.last_error, "reason", None) is OutboxErrorReason.READ_ONLY
+                assert not ack.done()
+                await outbox._call(_query_only, outbox._outbox, False)  # noqa: FBT003
+                assert await ack == 1
+            assert outbox.health is OutboxHealth.OK
+            assert outbox.last_error is None
+            assert event_ids(await outbox.pending(limit=10)) == ["ev-1"]
+            assert logs[0]["reason"] == "read-only"
+            assert any(e["event"] == "outbox_settle_recovered" for e in logs)
             writer.cancel()
             await asyncio.wait([writer])
 
