@@ -2,7 +2,8 @@
 
 Everything that can be wrong with the configuration or its secrets is found here, before the
 radio or the broker is touched: :func:`mqtt_settings` raises :class:`ConfigError` naming the
-field, and the outbox is opened (and its errors reported) before the source starts.
+field, and the outbox is opened before the source starts (waiting, with its reason on
+``/healthz``, while its disk is full or read-only: :mod:`gateway.outbox_startup`).
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from prometheus_client import generate_latest
 from gateway.daemon import Daemon
 from gateway.delivery.mqtt import MqttPublisher
 from gateway.delivery.mqtt_settings import MqttConfigError, MqttSettings, MqttTls
-from gateway.delivery.outbox_async import AsyncOutbox
 from gateway.delivery_config import find_mqtt_password
 from gateway.errors import ConfigError, GatewayError, Problem
 from gateway.ops.http import OpsServer
 from gateway.ops.metrics import LatencyHistogram, metrics_registry
+from gateway.ops.sdnotify import Notifier
+from gateway.outbox_startup import open_outbox
 from gateway.sealed_file import SecretFileError
 from gateway.topics import Topics
 
 if TYPE_CHECKING:
     from gateway.assemble import Assembly
     from gateway.config import Config
+    from gateway.delivery.outbox_async import AsyncOutbox
     from gateway.sources.base import SightingSource
 
 CLIENT_ID_PREFIX: Final = "beacon-gateway-"
@@ -86,17 +89,19 @@ async def serve(
     horizon_s: float,
     speed: float = 1.0,
 ) -> None:
-    """Open the outbox, connect, and run until stopped (or the finite source is done)."""
+    """Open the outbox, connect, and run until stopped (or the finite source is done).
+
+    The outbox is waited for while its disk is full or read-only (:mod:`gateway.outbox_startup`).
+    """
+    notifier = Notifier()
+    outbox = await open_outbox(config, notifier)
+    if outbox is None:
+        return  # stopped while waiting for the outbox
     outbox_config = config.outbox
-    outbox = await AsyncOutbox.open(
-        outbox_config.resolved_path(),
-        max_events=outbox_config.max_events,
-        max_bytes=None if outbox_config.max_mb is None else int(outbox_config.max_mb * 2**20),
-        when_full=outbox_config.when_full,
-        synchronous=outbox_config.synchronous,
-    )
     try:
-        daemon = _build(config, settings, assembly, source, outbox, finite, horizon_s, speed)
+        daemon = _build(
+            config, settings, assembly, source, outbox, finite, horizon_s, speed, notifier
+        )
     except BaseException:
         await outbox.aclose()
         raise
@@ -125,6 +130,7 @@ def _build(  # noqa: PLR0917 - internal: the parts of serve()
     finite: bool,  # noqa: FBT001
     horizon_s: float,
     speed: float,
+    notifier: Notifier,
 ) -> Daemon:
     assert config.mqtt is not None  # noqa: S101 - mqtt_settings checked it
     latency = LatencyHistogram()
@@ -148,6 +154,7 @@ def _build(  # noqa: PLR0917 - internal: the parts of serve()
         ops=ops,
         ops_address=(config.http.host, config.http.port),
         speed=speed,
+        notifier=notifier,
     )
     registry = metrics_registry(daemon, latency)
     return daemon
