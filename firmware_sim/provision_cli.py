@@ -7,9 +7,10 @@
 ``provision`` acts as the configuration app against a simulated beacon: it unlocks it, writes an
 EID slot with the resolver's service public key (``beacon-gateway keys service-key REGISTRY``),
 reads back the slot and the beacon's public key, and writes the registration record for
-``beacon-gateway keys register --record``. The beacon's state (its identity key and clock) goes
-to ``--beacon-out`` (mode 0600: it holds the key) so that ``frames`` can print what it transmits,
-as ``@TIME HEX`` lines that ``beacon-gateway decode`` reads.
+``beacon-gateway keys register --record`` (mode 0600: it holds the initial EID, which the
+registry never shows). The beacon's state (its identity key and clock) goes to ``--beacon-out``
+(mode 0600: it holds the key) so that ``frames`` can print what it transmits, as ``@TIME HEX``
+lines that ``beacon-gateway decode`` reads.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def provision(args: argparse.Namespace, out: TextIO) -> None:
         exponent=args.exponent,
         now=now,
     )
-    args.record_out.write_text(json.dumps(record.to_json(), indent=2) + "\n", encoding="utf-8")
+    _write_secret_json(args.record_out, record.to_json())
     state = firmware.slots[0].eid
     assert state is not None  # noqa: S101 - provision_eid configured slot 0
     _write_secret_json(

@@ -45,6 +45,13 @@ if TYPE_CHECKING:
 
 REGISTRY_VERSION: Final = 1
 _SECRET_FIELDS: Final = frozenset({"identity_key", "private_key", "initial_eid"})
+_PUBLIC_FIELDS: Final = frozenset(
+    {
+        "version", "test_keys", "id", "rotation_exponent", "clock_offset", "registered_at",
+        "beacon_public_key", "initial_clock",
+    }
+)  # fmt: skip
+"""The only fields whose bad values an error may show (any other may hold a key)."""
 _OFFSET_LIMIT: Final = 1 << 32
 """A counter is a uint32: an offset beyond +-2**32 s could never give a valid counter."""
 _X25519_SIZE: Final = 32
@@ -226,7 +233,9 @@ class KeyRegistry:
         try:
             parsed = _RegistryFile.model_validate(document)
         except pydantic.ValidationError as exc:
-            raise ConfigError(source, problems_from(exc, document, _SECRET_FIELDS)) from None
+            raise ConfigError(
+                source, problems_from(exc, document, _SECRET_FIELDS, public_fields=_PUBLIC_FIELDS)
+            ) from None
         problems = []
         first_of_id: dict[str, int] = {}
         first_of_key: dict[bytes, int] = {}

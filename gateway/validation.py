@@ -36,12 +36,24 @@ def problems_from(
     error: pydantic.ValidationError,
     document: Any,  # noqa: ANN401 - TOML values are untyped
     secret_fields: Collection[str] = (),
+    *,
+    public_fields: Collection[str] | None = None,
 ) -> list[Problem]:
-    """One problem per validation error; values under a secret field are never shown."""
+    """One problem per validation error, with the bad value unless it may be a secret.
+
+    Never shown: values under a ``secret_fields`` field, values of unknown keys (the key is
+    the problem, and a misspelt ``password`` or ``identity_key`` would echo its secret), and,
+    when ``public_fields`` is given, the value of any field not named there (a file of secrets
+    allows only its known-harmless fields, so that ``service = "<key>"`` is not echoed either).
+    """
     problems = []
     for item in error.errors(include_url=False, include_input=False):
         location = tuple(item["loc"])
-        secret = any(part in secret_fields for part in location)
+        secret = (
+            item["type"] == "extra_forbidden"
+            or any(part in secret_fields for part in location)
+            or (public_fields is not None and not (location and location[-1] in public_fields))
+        )
         found, value = _lookup(document, location)
         shown = repr(value) if found and not secret else None
         message = item["msg"].removeprefix("Value error, ")

@@ -2,7 +2,9 @@
 
 JSON lines for journald (one object per line, ``timestamp``, ``level``, ``logger``, ``event``),
 or a console renderer on a terminal. Exceptions are rendered as plain tracebacks without frame
-locals: a frame of the resolver holds identity keys, and ``dict_tracebacks`` would print them.
+locals: a frame of the resolver holds identity keys, and ``dict_tracebacks`` would print them, as
+would the console renderer's default (rich's traceback, with ``show_locals``, when rich is
+installed).
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ def configure(
         structlog.processors.StackInfoRenderer(),
     ]
     renderer: Processor = (
-        structlog.dev.ConsoleRenderer(colors=False)
+        structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
         if console
         else structlog.processors.JSONRenderer()
     )
