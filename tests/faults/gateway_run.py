@@ -21,6 +21,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ import pytest
 from tests.mosquitto import free_port
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from types import TracebackType
 
     from tests.mosquitto import Received
@@ -139,6 +140,23 @@ def accepted_total(outbox: Path) -> int:
     with contextlib.closing(sqlite3.connect(f"file:{outbox}?mode=ro", uri=True)) as database:
         row = database.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
     return 0 if row is None else int(row[0])
+
+
+def outbox_seqs(outbox: Path) -> set[int]:
+    """The rows still waiting in the outbox (accepted, not yet acknowledged): kept, not lost."""
+    with contextlib.closing(sqlite3.connect(f"file:{outbox}?mode=ro", uri=True)) as database:
+        return {int(row[0]) for row in database.execute("SELECT seq FROM outbox")}
+
+
+def settles(predicate: Callable[[], bool], limit_s: float) -> bool:
+    """Poll ``predicate`` for up to ``limit_s``; whether it came true (the caller then counts
+    what is missing and reports it, rather than failing on a timeout with no figures)."""
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def outbox_state(outbox: Path) -> dict[str, int]:

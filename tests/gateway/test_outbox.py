@@ -722,7 +722,8 @@ def test_a_failing_ack_waits_for_the_storage_instead_of_failing_the_publisher(
                 ack = asyncio.create_task(outbox.ack([1]))
                 while sum(e["event"] == "outbox_settle_failed" for e in logs) < 3:  # noqa: ASYNC110
                     await asyncio.sleep(0.001)
-                assert outbox.health is OutboxHealth.RETRYING
+                failing = outbox.health
+                assert failing is OutboxHealth.RETRYING
                 assert getattr(outbox.last_error, "reason", None) is OutboxErrorReason.READ_ONLY
                 assert not ack.done()
                 await outbox._call(_query_only, outbox._outbox, False)  # noqa: FBT003

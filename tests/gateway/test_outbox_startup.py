@@ -9,7 +9,7 @@ import signal
 import socket
 import urllib.error
 import urllib.request
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -22,6 +22,7 @@ from gateway.outbox_startup import open_outbox
 from tests.mosquitto import free_port
 
 if TYPE_CHECKING:
+    from collections.abc import MutableMapping
     from pathlib import Path
 
 WAIT_S = 20.0
@@ -57,7 +58,7 @@ def test_an_outbox_in_use_is_waited_for_with_health_red_and_systemd_told(
         notify.bind(str(tmp_path / "notify"))
         notifier = Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify")})
 
-        async def scenario() -> list[dict[str, object]]:
+        async def scenario() -> list[MutableMapping[str, Any]]:
             holder = Outbox.open(config.outbox.resolved_path())  # another process, say
             with capture_logs() as logs:
                 opening = asyncio.create_task(open_outbox(config, notifier))
