@@ -91,16 +91,21 @@ def event_messages(received: Sequence[Received]) -> list[Received]:
 
 def arrival_order(received: Sequence[Received]) -> list[str]:
     """Event ids in the order they first arrived (later copies are duplicates)."""
-    return [event_id for _, event_id in first_arrivals(received)]
+    return list(dict.fromkeys(event_id for _, event_id in first_arrivals(received)))
 
 
 def first_arrivals(received: Sequence[Received]) -> list[tuple[int, str]]:
-    """(outbox ``seq``, event id) of each event's first copy, in arrival order."""
-    seen: dict[str, int] = {}
+    """(outbox ``seq``, event id) of each outbox row's first copy, in arrival order.
+
+    Keyed by ``seq``, the outbox's own number: two runs of a scene with different seeds can
+    produce the same occurrence (a beacon entering a zone in the same second), which is one
+    ``event_id`` but two accepted rows.
+    """
+    seen: dict[int, str] = {}
     for message in event_messages(received):
-        event_id = str(json.loads(message.payload)["event_id"])
-        seen.setdefault(event_id, int(message.user_properties["seq"]))
-    return [(seq, event_id) for event_id, seq in seen.items()]
+        seq = int(message.user_properties["seq"])
+        seen.setdefault(seq, str(json.loads(message.payload)["event_id"]))
+    return list(seen.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,17 +117,17 @@ class Duplicates:
 
 
 def duplicates(received: Sequence[Received]) -> Duplicates:
-    """Count duplicate deliveries; a duplicate must be byte-identical (dedup by event_id)."""
-    first: dict[str, bytes] = {}
+    """Count re-sent rows (same ``seq``); a re-send must be byte-identical (dedup by event_id)."""
+    first: dict[int, bytes] = {}
     count = 0
     identical = True
     for message in event_messages(received):
-        event_id = str(json.loads(message.payload)["event_id"])
-        if event_id in first:
+        seq = int(message.user_properties["seq"])
+        if seq in first:
             count += 1
-            identical = identical and first[event_id] == message.payload
+            identical = identical and first[seq] == message.payload
         else:
-            first[event_id] = message.payload
+            first[seq] = message.payload
     return Duplicates(count, identical)
 
 
