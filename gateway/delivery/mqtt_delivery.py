@@ -184,6 +184,9 @@ class Delivery:
             self._on_status_puback(mid, code, name)
         elif code < FAILURE:
             self.counters.acked += 1
+            # The broker now owns the event: from here its loss is the broker's (a debug line,
+            # so that the fault suite can tell a broker's loss from ours).
+            log.debug("publish_acked", seq=row.seq, mid=mid)
             self._acks.append(row.seq)
             self._settle_wake.set()
             self._report_latency(row)

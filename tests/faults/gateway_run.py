@@ -302,6 +302,14 @@ class GatewayProcess:
         """What the gateway logged so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def acked_seqs(self) -> set[int]:
+        """Rows the broker acknowledged (``publish_acked`` lines: needs debug logging)."""
+        acked = set()
+        for line in self.log_text().splitlines():
+            if '"publish_acked"' in line:
+                acked.add(int(json.loads(line)["seq"]))
+        return acked
+
     def healthz(self) -> tuple[int, dict[str, object]] | None:
         """``/healthz`` as (status, body), or None while nothing listens yet."""
         url = f"http://127.0.0.1:{self.http_port}/healthz"
