@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint typecheck imports unit bench clean
+.PHONY: demo test lint typecheck imports unit bench fuzz faults clean
 
 $(RUN_STAMP): pyproject.toml scripts/venv.sh
 	@PYTHON=$(PYTHON) scripts/venv.sh $(VENV) $@
@@ -51,6 +51,22 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/eid_bench.py
 	MALLOC_MMAP_THRESHOLD_=131072 $(BIN)/python benchmarks/resolver_bench.py
 	$(BIN)/python benchmarks/sim_bench.py
+
+## fuzz: every fuzz harness for FUZZ_SECONDS each, FUZZ_JOBS at a time (docs/fuzzing.md);
+# FUZZ_TARGETS picks some (e.g. "frames capture"). New inputs and crashes go to build/fuzz/.
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS ?= 2
+FUZZ_TARGETS ?=
+fuzz: $(DEV_STAMP)
+	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) $(FUZZ_TARGETS)
+
+## faults: the fault suite's long mode (more kills, longer outages, the full 24-hour soak); the
+# counted results print at the end and go to build/faults.jsonl (docs/reliability.md).
+faults: $(DEV_STAMP)
+	@scripts/system-deps.sh
+	@mkdir -p build && rm -f build/faults.jsonl
+	BEACON_GATEWAY_LONG_FAULTS=1 BEACON_GATEWAY_FAULT_REPORT=build/faults.jsonl \
+		$(BIN)/pytest tests/faults -p no:cacheprovider -o timeout=3600
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .hypothesis build dist

@@ -62,6 +62,8 @@ _LOW32: Final = 0xFFFF_FFFF
 _NO_PERIOD: Final = -1
 _OFFSET_LIMIT: Final = 1 << 48
 """Offsets live in int64 columns; 2**48 s is 8.9 million years, far beyond any clock."""
+_TIME_LIMIT: Final = 1 << 48
+"""Times too live in int64 columns, next to the offsets: ``now`` lies within +-2**48 s."""
 
 
 _new_match = object.__new__
@@ -100,8 +102,12 @@ def _check_id(beacon_id: object) -> bytes:
 
 
 def _second(now: object) -> int:
-    if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
-        msg = f"now must be a finite number of unix seconds, got {now!r}"
+    if (
+        isinstance(now, bool)
+        or not isinstance(now, int | float)
+        or not -_TIME_LIMIT < now < _TIME_LIMIT  # also False for NaN
+    ):
+        msg = f"now must be a finite number of unix seconds within +-2**48, got {now!r}"
         raise EidError(msg)
     return math.floor(now)
 
@@ -288,9 +294,9 @@ class Resolver:
     def resolve(self, eid8: bytes, now: float) -> Match | None:
         """The beacon whose EID at ``now`` (unix seconds) is ``eid8``, or None (see lookup)."""
         eid_bytes = eid8 if type(eid8) is bytes else _check_eid(eid8)
-        if type(now) is int:
+        if type(now) is int and -_TIME_LIMIT < now < _TIME_LIMIT:
             second = now
-        elif type(now) is float and math.isfinite(now):
+        elif type(now) is float and -_TIME_LIMIT < now < _TIME_LIMIT:
             second = math.floor(now)
         else:
             second = _second(now)

@@ -16,7 +16,6 @@ reports it. The reader is total: a line that is not what the format says raises
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -27,6 +26,8 @@ if TYPE_CHECKING:
 FORMAT_NAME: Final = "beacon-gateway-capture"
 FORMAT_VERSION: Final = 1
 EDDYSTONE_UUID: Final = "0000feaa-0000-1000-8000-00805f9b34fb"
+TIME_LIMIT: Final = 253_402_300_800
+"""10000-01-01T00:00:00Z: the events an advert leads to are dated, and dates end before it."""
 
 
 class CaptureError(ValueError):
@@ -96,9 +97,10 @@ def _advert(record: object, line: int) -> CapturedAdvert:
                                     "service_uuids", "tx_power", "local_name"})  # fmt: skip
     if unknown:
         raise CaptureError(line, f"unknown fields {', '.join(unknown)}")
-    at = float(_field(record, "t", (int, float), line))
-    if not math.isfinite(at) or at < 0:
-        raise CaptureError(line, "'t' must be non-negative unix seconds")
+    seconds = _field(record, "t", (int, float), line)
+    if not 0 <= seconds < TIME_LIMIT:  # also False for NaN
+        raise CaptureError(line, "'t' must be non-negative unix seconds before year 10000")
+    at = float(seconds)
     raw_data = _field(record, "service_data", (dict,), line)
     service_data: dict[str, bytes] = {}
     for uuid, text in raw_data.items():
@@ -130,7 +132,7 @@ def _advert(record: object, line: int) -> CapturedAdvert:
 def _json(text: str, line: int) -> object:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         raise CaptureError(line, "not JSON") from None
 
 

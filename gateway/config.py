@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.config_env import apply_environment, name_overrides
 from gateway.core import presence as presence_defaults
-from gateway.core.floorplan import FloorPlan
+from gateway.core.floorplan import MAX_CELLS, FloorPlan
 from gateway.core.pipeline import TELEMETRY_INTERVAL_S
 from gateway.core.presence import PresenceSettings, ZoneSpec
 from gateway.core.signal import DEFAULT_PATH_LOSS_EXPONENT, Proximity, ProximityBands
@@ -313,6 +313,11 @@ def _zone_problems(config: Config) -> list[Problem]:
             for gi, gateway in enumerate(config.gateways)
             if gateway.position is None
         ]
+        plan = config.floor_plan()
+        if plan is not None and plan.cells() > MAX_CELLS:
+            x0, y0, x1, y1 = plan.extent()
+            message = f"the floor plan spans {x1 - x0:.0f} x {y1 - y0:.0f} m: too large"
+            problems.append(Problem("zones", f"{message} (over {MAX_CELLS} cells)"))
     return problems
 
 

@@ -23,7 +23,7 @@ PREFIX: Final = "BEACON_GATEWAY__"
 def _value(raw: str) -> Any:  # noqa: ANN401 - TOML values are untyped
     try:
         return tomllib.loads(f"value = {raw}")["value"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):  # RecursionError: nested too deep
         return raw
 
 
@@ -37,7 +37,7 @@ def _set(document: dict[str, Any], name: str, raw: str) -> str | Problem:
     for depth, part in enumerate(parts):
         key: int | str
         if isinstance(container, list):
-            if not part.isdigit() or int(part) >= len(container):
+            if not (part.isascii() and part.isdigit()) or int(part) >= len(container):
                 return Problem(name, f"{path or '<file>'} has no item {part}")
             path, key = f"{path}[{part}]", int(part)
         elif isinstance(container, dict):

@@ -54,7 +54,10 @@ def parse_time(text: str) -> float:
             msg = f"time {text!r} has no UTC offset (add Z or +HH:MM)"
             raise InputError(msg) from None
         value = moment.timestamp()
-    if not math.isfinite(value) or value < 0:
+    if not math.isfinite(value):
+        msg = f"time {text!r} must be finite, non-negative unix seconds"
+        raise InputError(msg)
+    if value < 0:
         msg = f"time {text!r} must not be before 1970 (non-negative unix seconds)"
         raise InputError(msg)
     return value

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import eid
-from gateway.decode import parse_time
+from gateway.decode import InputError, parse_time
 from gateway.errors import GatewayError
 from gateway.registry import BeaconKey, KeyRegistry, RegistryError
 from gateway.sealed_file import SealingKey, find_sealing_key, new_sealing_key
@@ -124,7 +124,11 @@ def _time(text: object, name: str) -> float:
     if isinstance(text, bool) or not isinstance(text, str | int | float):
         msg = f"{name} must be unix seconds or ISO 8601"
         raise UsageError(msg)
-    return parse_time(str(text))
+    try:
+        return parse_time(str(text))
+    except InputError as exc:
+        msg = f"{name}: {exc}"
+        raise UsageError(msg) from None
 
 
 def _record(args: argparse.Namespace) -> dict[str, Any]:
@@ -135,7 +139,7 @@ def _record(args: argparse.Namespace) -> dict[str, Any]:
         except OSError as exc:
             msg = f"cannot read {args.record}: {exc.strerror}"
             raise UsageError(msg) from None
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
             msg = f"{args.record} is not a JSON registration record"
             raise UsageError(msg) from None
         if not isinstance(loaded, dict):

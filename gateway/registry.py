@@ -26,6 +26,7 @@ be encrypted at rest (gateway/sealed_file.py).
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ _PUBLIC_FIELDS: Final = frozenset(
 _OFFSET_LIMIT: Final = 1 << 32
 """A counter is a uint32: an offset beyond +-2**32 s could never give a valid counter."""
 _X25519_SIZE: Final = 32
+_BEACON_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+"""What the file's ``id`` field accepts (``_BeaconRecord.id``)."""
 
 
 class RegistryError(GatewayError, ValueError):
@@ -183,6 +186,19 @@ def _toml_value(value: object) -> str:
     return json.dumps(str(value))  # a JSON string is a valid TOML basic string
 
 
+def _check_storable(key: BeaconKey) -> None:
+    """Refuse a beacon whose id or clock offset the registry file does not accept."""
+    if not _BEACON_ID.fullmatch(key.beacon_id):
+        msg = f"beacon id {key.beacon_id!r} must be 1..128 of A-Z a-z 0-9 . _ : -"
+        raise RegistryError(msg)
+    if not -_OFFSET_LIMIT <= key.clock_offset <= _OFFSET_LIMIT:
+        msg = (
+            f"beacon {key.beacon_id!r}: clock offset {key.clock_offset} s is beyond +-2**32 s "
+            "(is the registration time right?)"
+        )
+        raise RegistryError(msg)
+
+
 class KeyRegistry:
     """The beacons of a registry file, by id, and the resolver's service key if it has one."""
 
@@ -222,6 +238,9 @@ class KeyRegistry:
             raise ConfigError(source, [Problem("<file>", "is not UTF-8 text")]) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(source, [Problem("<file>", f"is not valid TOML: {exc}")]) from None
+        except RecursionError:
+            problem = Problem("<file>", "is not valid TOML: nested too deep")
+            raise ConfigError(source, [problem]) from None
         registry = cls.from_document(document, source=source)
         if not registry.test_keys:
             check_owner_only(path)
@@ -286,7 +305,11 @@ class KeyRegistry:
         return None if self._service_private is None else eid.public_key(self._service_private)
 
     def add(self, key: BeaconKey, *, replace_existing: bool = False) -> None:
-        """Add a beacon; an existing id or identity key is refused unless ``replace_existing``."""
+        """Add a beacon; an existing id or identity key is refused unless ``replace_existing``.
+
+        So is an id or a clock offset the registry file could not hold (it would not load).
+        """
+        _check_storable(key)
         if key.beacon_id in self._keys and not replace_existing:
             msg = f"beacon {key.beacon_id!r} is registered already (use --replace to replace it)"
             raise RegistryError(msg)

@@ -74,3 +74,6 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(source, [Problem("<file>", "is not UTF-8 text")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, [Problem("<file>", f"is not valid TOML: {exc}")]) from None
+    except RecursionError:
+        problem = Problem("<file>", "is not valid TOML: nested too deep")
+        raise ConfigError(source, [problem]) from None

@@ -31,6 +31,8 @@ MIN_DISTANCE_M: Final = 0.5
 """Below this the model's log distance would run away: antennas are not points."""
 CACHE_BYTES: Final = 16 * 1024 * 1024
 """Memory for the centred models of the gateway sets beacons are heard by."""
+MAX_CELLS: Final = 1_000_000
+"""A square kilometre of 1 m cells: the fitter's model then takes 8 MB per gateway."""
 NO_ZONE: Final = ""
 """The score key of cells in no zone."""
 
@@ -46,6 +48,22 @@ class FloorPlan:
     path_loss_exponent: float = 2.0
     cell_m: float = CELL_M
 
+    def extent(self) -> Rect:
+        """The floor: every zone and gateway, and a border around them (x0, y0, x1, y1)."""
+        xs = [x for x, _ in self.gateways.values()]
+        xs += [r[i] for r in self.zones.values() for i in (0, 2)]
+        ys = [y for _, y in self.gateways.values()]
+        ys += [r[i] for r in self.zones.values() for i in (1, 3)]
+        return min(xs) - BORDER_M, min(ys) - BORDER_M, max(xs) + BORDER_M, max(ys) + BORDER_M
+
+    def cells(self) -> float:
+        """About how many cells the floor is cut into (the fitter's model has a row per cell).
+
+        A float: a floor spanning most of the float range is infinitely many cells.
+        """
+        x0, y0, x1, y1 = self.extent()
+        return (x1 - x0) / self.cell_m * ((y1 - y0) / self.cell_m)
+
 
 class ZoneFitter:
     """Scores zones by how well their best cell explains a beacon's RSSIs (see module doc)."""
@@ -53,15 +71,8 @@ class ZoneFitter:
     def __init__(self, plan: FloorPlan, *, cache_bytes: int = CACHE_BYTES) -> None:
         self.plan = plan
         self._cache_limit = cache_bytes
-        xs = [x for x, _ in plan.gateways.values()] + [
-            r[i] for r in plan.zones.values() for i in (0, 2)
-        ]
-        ys = [y for _, y in plan.gateways.values()] + [
-            r[i] for r in plan.zones.values() for i in (1, 3)
-        ]
         step = plan.cell_m
-        x0, x1 = min(xs) - BORDER_M, max(xs) + BORDER_M
-        y0, y1 = min(ys) - BORDER_M, max(ys) + BORDER_M
+        x0, y0, x1, y1 = plan.extent()
         cx = np.arange(x0 + step / 2, x1, step)
         cy = np.arange(y0 + step / 2, y1, step)
         gx, gy = np.meshgrid(cx, cy, indexing="ij")
