@@ -3,7 +3,9 @@
 The run is deterministic for a seed: subjects are planned from the scene's random stream, each
 beacon has its own stream, and each beacon-gateway channel its own (seeded by the scene seed and
 both ids), so adding a gateway does not change what the others hear. Adverts come out in time
-order across all gateways (virtual time: as fast as the machine goes).
+order across all gateways (virtual time: as fast as the machine goes). A scene's attacker
+(firmware_sim.attacker) has streams of its own too: with or without it, the beacons' traffic is
+the same.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from firmware_sim.attacker import Attacker
 from firmware_sim.beacon import Quirks, SimulatedBeacon
 from firmware_sim.capture import EDDYSTONE_UUID, CapturedAdvert
 from firmware_sim.config_service import EidState, Firmware, Slot
@@ -24,6 +27,7 @@ from firmware_sim.world import Subject, body_blocks_from, plan_subjects
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from firmware_sim.attacker import AttackCounts, Transmission
     from firmware_sim.beacon import Advert
     from firmware_sim.scene import Scene
 
@@ -36,8 +40,10 @@ class SceneRun:
     seed: int
     subjects: list[Subject]
     beacons: dict[str, SimulatedBeacon] = field(default_factory=dict)
-    keys: dict[str, tuple[bytes, int, int]] = field(default_factory=dict)
-    """Enrolled EID subjects: identity key, exponent, clock offset."""
+    keys: dict[str, tuple[bytes, int, int]] = field(default_factory=dict, repr=False)
+    """Enrolled EID subjects: identity key, exponent, clock offset (secrets: not in the repr)."""
+    attack: AttackCounts | None = None
+    """What the scene's attacker sent and the gateways heard (once :meth:`adverts` has run)."""
 
     @property
     def end(self) -> float:
@@ -45,7 +51,7 @@ class SceneRun:
         return self.scene.start + self.scene.duration_s
 
     def adverts(self) -> Iterator[CapturedAdvert]:
-        """Every advert heard by any gateway, in time order."""
+        """Every advert heard by any gateway, in time order (the attacker's too, if any)."""
         settings = self.scene.radio
         radio = RadioModel(
             **settings.model_dump(
@@ -54,25 +60,31 @@ class SceneRun:
         )
         # Calibration errors: each gateway's receiver and each beacon's transmitter are a little
         # off, drawn once per run from their own streams.
-        gateways = []
-        for gateway in self.scene.gateways:
-            error = random.Random(f"{self.seed}:calibration:{gateway.id}").gauss(
-                0.0, settings.gateway_calibration_sigma_db
-            )
-            gateways.append((gateway.id, gateway.position, gateway.rssi_offset_db + error))
+        gateways = self._receivers()
         beacon_error = {
             subject.id: random.Random(f"{self.seed}:calibration:{subject.id}").gauss(
                 0.0, settings.beacon_calibration_sigma_db
             )
             for subject in self.subjects
         }
-        links: dict[str, list[Link]] = {}  # by subject, one per gateway, made on first use
+        links: dict[str, list[Link]] = {}  # by subject, one per gateway, while it sends
 
         def sent(subject: Subject) -> Iterator[tuple[float, str, Advert]]:
             beacon = self.beacons[subject.id]
             for advert in beacon.adverts(min(subject.leave, self.end)):
                 yield advert.at, subject.id, advert
+            links.pop(subject.id, None)  # gone: its channels are not needed again
 
+        hostile = None
+        if self.scene.attacker is not None:
+            attacker = Attacker(
+                self.scene.attacker,
+                seed=self.seed,
+                start=self.scene.start,
+                enrolled=frozenset(self.keys),
+            )
+            self.attack = attacker.counts
+            hostile = _HostileRadio(attacker, radio, gateways, self.seed)
         by_id = {subject.id: subject for subject in self.subjects}
         hypot = math.hypot
         for at, subject_id, advert in heapq.merge(*(sent(s) for s in self.subjects)):
@@ -84,6 +96,10 @@ class SceneRun:
                     for gateway_id, _, _ in gateways
                 ]
             x, y = subject.position(at)
+            if hostile is not None:
+                # The attacker's frames due by now go first; then it hears this one (causal).
+                yield from hostile.due(at)
+                hostile.attacker.hear(at, subject_id, (x, y), advert.address, advert.service_data)
             heading = subject.heading(at) if subject.on_body else 0.0
             tx_power = subject.flow.tx_power + beacon_error[subject_id]
             service_data = {EDDYSTONE_UUID: advert.service_data}
@@ -93,6 +109,17 @@ class SceneRun:
                 rssi = link.receive(at, tx_power + offset, distance, body_blocked=blocked)
                 if rssi is not None:
                     yield CapturedAdvert(at, gateway_id, advert.address, rssi, service_data)
+        if hostile is not None:
+            yield from hostile.due(self.end, until_end=True)
+
+    def _receivers(self) -> list[tuple[str, tuple[float, float], float]]:
+        """Each gateway's id, position and receiver offset (its calibration error included)."""
+        sigma = self.scene.radio.gateway_calibration_sigma_db
+        receivers = []
+        for gateway in self.scene.gateways:
+            error = random.Random(f"{self.seed}:calibration:{gateway.id}").gauss(0.0, sigma)
+            receivers.append((gateway.id, gateway.position, gateway.rssi_offset_db + error))
+        return receivers
 
     def ground_truth(self) -> dict[str, Any]:
         """Which subject was in which zone, when; and which beacons are enrolled."""
@@ -134,6 +161,52 @@ class SceneRun:
                 f"clock_offset = {offset}",
             ]
         return "\n".join(lines) + "\n"
+
+
+class _HostileRadio:
+    """The attacker's frames as the gateways hear them.
+
+    One radio link per gateway, with random streams of its own: the beacons' links never carry
+    the attacker's frames, so they draw the same numbers with or without it.
+    """
+
+    __slots__ = ("_channels", "attacker")
+
+    def __init__(
+        self,
+        attacker: Attacker,
+        radio: RadioModel,
+        gateways: list[tuple[str, tuple[float, float], float]],
+        seed: int,
+    ) -> None:
+        self.attacker = attacker
+        x, y = attacker.position
+        power = attacker.settings.tx_power
+        self._channels = [
+            (
+                gateway_id,
+                Link(radio, random.Random(f"{seed}:attacker:{gateway_id}")),
+                math.hypot(position[0] - x, position[1] - y),
+                power + offset,
+            )
+            for gateway_id, position, offset in gateways
+        ]
+
+    def due(self, at: float, *, until_end: bool = False) -> Iterator[CapturedAdvert]:
+        """What is heard of the frames due by ``at`` (before it, ``until_end``)."""
+        attacker = self.attacker
+        while (due := attacker.next_at()) < at or (due == at and not until_end):
+            yield from self._transmit(attacker.pop())
+
+    def _transmit(self, frame: Transmission) -> Iterator[CapturedAdvert]:
+        kind = frame.kind
+        heard = self.attacker.counts.heard
+        service_data = {EDDYSTONE_UUID: frame.service_data}
+        for gateway_id, link, distance, tx_power in self._channels:
+            rssi = link.receive(frame.at, tx_power, distance)
+            if rssi is not None:
+                heard[kind] += 1
+                yield CapturedAdvert(frame.at, gateway_id, frame.address, rssi, service_data)
 
 
 def _beacon(subject: Subject, rng: random.Random) -> tuple[SimulatedBeacon, tuple[bytes, int, int]]:

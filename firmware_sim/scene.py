@@ -23,6 +23,9 @@ A scene is TOML (configs/scenes/*.toml; docs/simulator.md has the format)::
     zones = ["entrance"]
     dwell_s = [5.0, 15.0]
 
+    [attacker]                     # optional: a hostile transmitter (firmware_sim.attacker)
+    position = [11.0, 19.0]
+
 Loading checks the whole file and reports every problem with its field path and value.
 """
 
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from firmware_sim.capture import TIME_LIMIT
 from firmware_sim.radio import RadioModel
 
 if TYPE_CHECKING:
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -62,7 +67,7 @@ class Zone(_Model):
     """A rectangular area of the floor (metres)."""
 
     id: Identifier
-    rect: tuple[float, float, float, float]
+    rect: tuple[Finite, Finite, Finite, Finite]
 
     @pydantic.field_validator("rect")
     @classmethod
@@ -83,9 +88,9 @@ class Gateway(_Model):
     """A receiver at a fixed position, serving a zone."""
 
     id: Identifier
-    position: tuple[float, float]
+    position: tuple[Finite, Finite]
     zone: Identifier
-    rssi_offset_db: float = 0.0
+    rssi_offset_db: Finite = 0.0
 
 
 class Step(_Model):
@@ -148,11 +153,55 @@ class RadioSettings(_Model):
     fading: bool = _RADIO_DEFAULTS["fading"]
     body_loss_db: NonNegative = _RADIO_DEFAULTS["body_loss_db"]
     loss_probability: Probability = _RADIO_DEFAULTS["loss_probability"]
-    sensitivity_dbm: float = _RADIO_DEFAULTS["sensitivity_dbm"]
+    sensitivity_dbm: Finite = _RADIO_DEFAULTS["sensitivity_dbm"]
     beacon_calibration_sigma_db: NonNegative = 1.5
     """Each beacon's Tx power is off by a normal error of this spread (units differ)."""
     gateway_calibration_sigma_db: NonNegative = 1.5
     """Each gateway's receiver is off by a normal error of this spread (antennas, mounting)."""
+
+
+class AttackerSettings(_Model):
+    """A hostile transmitter (docs/simulator.md, "Attacker"); every behaviour is on by default.
+
+    It listens to the legitimate beacons within ``listen_range_m`` of its position (the whole
+    floor when unset) and transmits from ``position`` at ``tx_power`` (dBm at 0 m), through the
+    same radio model as the beacons.
+    """
+
+    position: tuple[Finite, Finite]
+    tx_power: Annotated[int, Field(ge=-100, le=20)] = 0
+    listen_range_m: Positive | None = None
+    replay: bool = True
+    """Re-send each EID it heard ``replay_delay_s`` later, from an address of its own."""
+    replay_delay_s: Positive = 3600.0
+    replay_repeats: Annotated[int, Field(ge=1, le=100)] = 3
+    replay_interval_s: Positive = 1.0
+    forged_etlm: bool = True
+    """eTLM frames with random ciphertext, salt and MIC."""
+    forged_etlm_per_minute: Positive = 120.0
+    spoof_share: Probability = 0.5
+    """Share of forged eTLM sent from an address a real beacon used in the last
+    ``spoof_memory_s`` (the rest, and all when it heard none, from random addresses)."""
+    spoof_memory_s: Positive = 10.0
+    flood: bool = True
+    """Fresh random addresses, each sending a few random UID- or EID-looking frames."""
+    flood_addresses_per_minute: Positive = 10_000.0
+    flood_frames_per_address: Annotated[int, Field(ge=1, le=100)] = 3
+    flood_frame_interval_s: Positive = 0.1
+    flood_eid_share: Probability = 0.5
+    flood_burst_s: Positive | None = None
+    """Flood in bursts this long, one starting every ``flood_every_s`` (unset: all the time)."""
+    flood_every_s: Positive = 600.0
+    malformed: bool = True
+    """Truncated frames, reserved or unknown frame types, unknown TLM versions."""
+    malformed_per_minute: Positive = 120.0
+
+    @pydantic.model_validator(mode="after")
+    def _bursts(self) -> AttackerSettings:
+        if self.flood_burst_s is not None and self.flood_burst_s > self.flood_every_s:
+            msg = "flood_burst_s must not be longer than flood_every_s"
+            raise ValueError(msg)
+        return self
 
 
 class Scene(_Model):
@@ -168,6 +217,8 @@ class Scene(_Model):
     zones: Annotated[list[Zone], Field(min_length=1)]
     gateways: Annotated[list[Gateway], Field(min_length=1)]
     flows: Annotated[list[Flow], Field(min_length=1)]
+    attacker: AttackerSettings | None = None
+    """A hostile transmitter; none in a scene without an ``[attacker]`` table."""
 
     @pydantic.model_validator(mode="after")
     def _references(self) -> Scene:
@@ -178,6 +229,8 @@ class Scene(_Model):
             problems.append("zone ids must be unique")
         if len({gateway.id for gateway in self.gateways}) != len(self.gateways):
             problems.append("gateway ids must be unique")
+        if not self.start + self.duration_s < TIME_LIMIT:
+            problems.append("the scene must end before year 10000 (start + duration_s)")
         problems += [
             f"gateway {gateway.id!r} names unknown zone {gateway.zone!r}"
             for gateway in self.gateways
@@ -229,5 +282,8 @@ def load_scene(path: Path) -> Scene:
         raise SceneError(msg) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         msg = f"{path}: not valid TOML: {exc}"
+        raise SceneError(msg) from None
+    except RecursionError:
+        msg = f"{path}: not valid TOML: nested too deep"
         raise SceneError(msg) from None
     return parse_scene(document, str(path))

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from firmware_sim.attacker import KINDS
 from firmware_sim.capture import CaptureWriter
 from firmware_sim.run import prepare
 from firmware_sim.scene import load_scene
@@ -110,3 +111,10 @@ def run_scene(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
         f"{scene.name}: {len(run.subjects)} subjects, {writer.count:,} adverts heard in "
         f"{scene.duration_s:.0f} simulated seconds ({elapsed:.1f} s); capture in {args.out}\n"
     )
+    if run.attack is not None:
+        sent, heard = run.attack.sent, run.attack.heard
+        kinds = ", ".join(f"{sent[kind]:,} {kind}" for kind in KINDS if sent[kind])
+        out.write(
+            f"attacker: {sum(sent.values()):,} frames sent ({kinds}), "
+            f"{sum(heard.values()):,} heard by the gateways\n"
+        )

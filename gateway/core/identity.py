@@ -6,13 +6,21 @@ address (within :data:`PAIRING_WINDOW_S`), and decrypted with that beacon's iden
 TLM frames are paired the same way (with UID, URL or EID beacons). A frame from a beacon nobody
 registered is counted by reason and dropped: it never reaches presence or the broker.
 
-The pairing table is bounded (oldest address first out), so a crowd of unknown beacons cannot
-grow it without limit.
+Hostile radio (docs/sensing.md, "Identity"). Pairings expire: entries older than the pairing
+window are swept once a window, so the table holds what was identified within the last two
+windows, whatever the traffic; a cap (oldest address first out) backs that up. eTLM's MIC is only
+16 bits, so a random frame from a paired address verifies about 3 times in 65,536 (three periods
+are tried) and decrypts to noise. A reading that verifies must therefore also agree with its
+beacon's recent readings (its uptime advanced with the time between them, or it restarted):
+with the last reading that two frames agreed on, or else with the last one that verified. A
+forgery agrees with neither, so it is counted forged; until two of a beacon's frames have
+agreed (its first seconds in range), a reading is taken as it comes.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -29,6 +37,15 @@ PAIRING_WINDOW_S: Final = 60.0
 """A beacon interleaves TLM with its ID frame every few seconds; a minute covers packet loss."""
 MAX_PAIRED_ADDRESSES: Final = 200_000
 """Addresses remembered for pairing: far more than one radio hears within the window."""
+UPTIME_SLACK_S: Final = 10.0
+"""A reading's uptime may differ this much from its beacon's last one plus the time between
+them (reception times, tenths rounded, an advert delayed)."""
+UPTIME_RATE_TOLERANCE: Final = 0.01
+"""...plus this share of the time between them: beacon oscillators are off by up to 1 %."""
+READING_MEMORY_S: Final = 600.0
+"""A beacon's recent readings are kept ten minutes: one in range sends a reading every few
+seconds; one back after longer starts afresh."""
+_UPTIME_MODULUS: Final = 1 << 32
 _ETLM_PERIOD_TRIES: Final = (0, -1, 1)
 """Periods tried for eTLM: the paired EID's first, then its neighbours (spec sections 6, 10)."""
 
@@ -97,6 +114,32 @@ class _Pairing:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    at: float
+    uptime_ds: int
+    frame: bytes  # the eTLM frame it came in: one frame heard twice does not vouch for itself
+
+    def agrees(self, at: float, uptime_ds: int) -> bool:
+        """Whether a reading at ``at`` can follow this one from the same beacon.
+
+        Its uptime advanced with time (within the slack and the oscillator tolerance), or the
+        beacon restarted in between (an uptime no longer than the time since this reading).
+        """
+        elapsed_ds = (at - self.at) * 10
+        tolerance = 10 * UPTIME_SLACK_S + UPTIME_RATE_TOLERANCE * abs(elapsed_ds)
+        difference = (uptime_ds - self.uptime_ds - round(elapsed_ds)) % _UPTIME_MODULUS
+        if min(difference, _UPTIME_MODULUS - difference) <= tolerance:
+            return True
+        return uptime_ds <= elapsed_ds + 10 * UPTIME_SLACK_S
+
+
+@dataclass(frozen=True, slots=True)
+class _Readings:
+    confirmed: _Reading | None  # the last reading two frames agreed on
+    last: _Reading  # the last reading that verified
+
+
 class Identifier:
     """Attributes sightings to beacons; keeps per-outcome counters in :attr:`counts`."""
 
@@ -118,10 +161,28 @@ class Identifier:
         self._window = pairing_window_s
         self._max_paired = max_paired
         self._paired: dict[str, _Pairing] = {}
+        self._readings: dict[str, _Readings] = {}  # beacon -> its recent eTLM readings
+        self._newest = -math.inf  # the latest sighting time seen
+        self._next_sweep = -math.inf
         self.counts: Counter[Outcome] = Counter()
+
+    @property
+    def paired(self) -> int:
+        """Addresses remembered for pairing telemetry (bounded by time and by a cap)."""
+        return len(self._paired)
+
+    @property
+    def readings(self) -> int:
+        """Beacons whose recent eTLM readings are remembered (at most the registered ones)."""
+        return len(self._readings)
 
     def identify(self, sighting: Sighting) -> Identified | Telemetry | None:
         """The beacon behind ``sighting``, its telemetry, or None (counted in :attr:`counts`)."""
+        at = sighting.at
+        if at > self._newest:
+            self._newest = at
+            if at >= self._next_sweep:
+                self._sweep(at)
         try:
             frame = frames.parse(sighting.service_data)
         except eid.FrameError:
@@ -171,6 +232,14 @@ class Identifier:
             self._evict(sighting.at)
         paired[sighting.address] = _Pairing(beacon_id, counter, power, sighting.at)
 
+    def _sweep(self, now: float) -> None:
+        """Forget pairings older than the window, and readings older than their memory."""
+        self._next_sweep = now + self._window
+        window = self._window
+        self._paired = {a: e for a, e in self._paired.items() if now - e.at <= window}
+        memory = READING_MEMORY_S
+        self._readings = {b: r for b, r in self._readings.items() if now - r.last.at <= memory}
+
     def _evict(self, now: float) -> None:
         """Forget pairings older than the window; if none are, the oldest-added one."""
         paired = self._paired
@@ -195,11 +264,33 @@ class Identifier:
             self.counts[Outcome.UNPAIRED] += 1
             return None
         tlm = decrypt_paired_etlm(key.identity_key, key.exponent, entry.counter, frame)
-        if tlm is None:
+        if tlm is None or not self._plausible(entry.beacon_id, sighting, tlm.uptime_ds):
             self.counts[Outcome.FORGED] += 1
             return None
         self.counts[Outcome.TELEMETRY] += 1
         return _reading(entry, sighting.at, tlm, encrypted=True)
+
+    def _plausible(self, beacon_id: str, sighting: Sighting, uptime_ds: int) -> bool:
+        """Whether a verified reading agrees with the beacon's recent ones (and note it).
+
+        A MIC that verified by chance (2**-16 a try) decrypts to noise: an uptime that follows
+        neither the reading two frames last agreed on nor the last one that verified.
+        """
+        reading = _Reading(sighting.at, uptime_ds, sighting.service_data)
+        known = self._readings.get(beacon_id)
+        if known is None:
+            self._readings[beacon_id] = _Readings(None, reading)
+            return True
+        confirmed, last = known.confirmed, known.last
+        agrees = (confirmed is not None and confirmed.agrees(reading.at, uptime_ds)) or (
+            last.frame != reading.frame and last.agrees(reading.at, uptime_ds)
+        )
+        if not (agrees or confirmed is None):
+            self._readings[beacon_id] = _Readings(confirmed, reading)
+            return False
+        newer = reading if reading.at >= last.at else last
+        self._readings[beacon_id] = _Readings(reading if agrees else confirmed, newer)
+        return True
 
 
 def decrypt_paired_etlm(

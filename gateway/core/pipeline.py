@@ -8,6 +8,7 @@ The adapters turn what comes out into versioned events.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -24,6 +25,9 @@ TICK_INTERVAL_S: Final = 1.0
 TELEMETRY_INTERVAL_S: Final = 300.0
 """Telemetry is reported at most every five minutes per beacon: battery levels move slowly."""
 
+CATCH_UP_LIMIT_S: Final = 86_400.0
+"""Longest stretch of time settled moment by moment: a day covers any timeout or unseen rule;
+a longer jump is a clock set forward (a Pi without a real-time clock meeting NTP)."""
 PRUNE_INTERVAL_S: Final = 60.0
 """Per-beacon notes are pruned at most this often."""
 
@@ -62,6 +66,8 @@ class Pipeline:
         self._tick_interval = tick_interval_s
         self._telemetry_at: dict[str, float] = {}
         self._next_tick: float | None = None
+        self._next_tick_index: int | None = None  # the next moment of the grid to settle
+        self._catch_up = math.ceil(CATCH_UP_LIMIT_S / tick_interval_s)
         self._sightings = 0
         self._raw_eids: dict[str, bytes] | None = {} if keep_raw_eids else None
         self._next_prune = 0.0
@@ -112,8 +118,31 @@ class Pipeline:
         return True
 
     def tick(self, now: float) -> list[Output]:
-        """Settle what time alone decides: exits by silence, unseen rules."""
-        self._next_tick = now + self._tick_interval
+        """Settle what time alone decides, up to ``now``: exits by silence, unseen rules.
+
+        Time is settled on a fixed grid of ``tick_interval_s``: every moment of the grid up to
+        ``now`` is settled once, in order, whatever brought the clock there. What is decided,
+        and the ``decided_at`` it is dated with, so depend on time alone and never on how much
+        else was heard: a crowd of unknown beacons, or an attacker's flood, cannot move a
+        registered beacon's exit. A jump of more than :data:`CATCH_UP_LIMIT_S` (a clock set
+        forward) is settled from that long before ``now``.
+        """
+        interval = self._tick_interval
+        last = math.floor(now / interval)
+        moment = self._next_tick_index
+        if moment is None:
+            moment = last
+        elif last - moment > self._catch_up:
+            moment = last - self._catch_up
+        outputs: list[Output] = []
+        while moment <= last:
+            outputs += self._settle(moment * interval)
+            moment += 1
+        self._next_tick_index = moment
+        self._next_tick = moment * interval
+        return outputs
+
+    def _settle(self, now: float) -> list[Output]:
         outputs: list[Output] = []
         changes = self.presence.tick(now)
         outputs += changes

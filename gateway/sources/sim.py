@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from firmware_sim.scene import Scene
     from gateway.core.sighting import Sighting
 
 
@@ -39,6 +40,13 @@ class SimScene:
         except SceneError as exc:
             raise SourceError(SourceErrorReason.BAD_SCENE, str(exc)) from None
         self.run: SceneRun = prepare(scene, seed)
+
+    @classmethod
+    def from_scene(cls, scene: Scene, seed: int | None = None) -> SimScene:
+        """A scene already loaded (a test's variant of a scene file, say)."""
+        sim = cls.__new__(cls)
+        sim.run = prepare(scene, seed)
+        return sim
 
     @property
     def name(self) -> str:

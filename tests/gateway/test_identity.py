@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import random
+
 import eid
 from eid import frames
-from gateway.core.identity import EidKey, Identified, Identifier, Outcome, Telemetry
+from gateway.core.identity import (
+    PAIRING_WINDOW_S,
+    READING_MEMORY_S,
+    UPTIME_SLACK_S,
+    EidKey,
+    Identified,
+    Identifier,
+    Outcome,
+    Telemetry,
+    decrypt_paired_etlm,
+)
 from gateway.core.sighting import Sighting
 
 KEY = bytes(range(16))
@@ -85,3 +97,79 @@ def test_pairing_table_is_bounded() -> None:
     reading = ident.identify(sighting(tlm, address="C0:00:00:00:00:09"))
     assert isinstance(reading, Telemetry)
     assert (reading.beacon_id, reading.tx_power) == ("bag-1", -12)
+
+
+def test_pairings_expire_so_rotating_addresses_do_not_grow_the_table() -> None:
+    ident = identifier()
+    largest = 0
+    for second in range(0, 3600, 5):  # a new address every 5 s for an hour
+        at = NOW + second
+        ident.identify(sighting(eid_frame(at), address=f"C0:00:{second:08X}", at=at))
+        largest = max(largest, ident.paired)
+    assert largest <= 2 * PAIRING_WINDOW_S / 5 + 1  # what came within two windows, no more
+    unknown = frames.encode(frames.UidFrame(-10, bytes(10), bytes(6)))
+    ident.identify(sighting(unknown, at=NOW + 3600 + 2 * PAIRING_WINDOW_S + 1))
+    assert ident.paired == 0
+
+
+def _etlm(counter: int, uptime_ds: int, salt: bytes = b"\x12\x34") -> bytes:
+    telemetry = bytes.fromhex("0bb8190000000064") + uptime_ds.to_bytes(4, "big")
+    return eid.encrypt_etlm(KEY, EXPONENT, counter, salt, telemetry)
+
+
+def _lucky_forgery(counter: int) -> tuple[bytes, int]:
+    """A random eTLM frame whose 16-bit MIC verifies by chance, and its (noise) uptime."""
+    rng = random.Random(7)
+    for _ in range(1_000_000):
+        frame = b"\x20\x01" + rng.randbytes(16)
+        parsed = frames.parse(frame)
+        assert isinstance(parsed, frames.EtlmFrame)
+        reading = decrypt_paired_etlm(KEY, EXPONENT, counter, parsed)
+        if reading is not None:
+            return frame, reading.uptime_ds
+    raise AssertionError("no forgery verified in a million tries")  # noqa: EM101, TRY003
+
+
+def test_a_forgery_whose_mic_verifies_by_chance_is_caught_by_its_uptime() -> None:
+    counter = ((int(NOW) + OFFSET) >> EXPONENT) << EXPONENT
+    lucky, uptime = _lucky_forgery(counter)
+    assert uptime > 4100 + 10 * UPTIME_SLACK_S  # noise: no beacon here has been up that long
+    # Until two of a beacon's frames agreed, a 16-bit MIC is all there is: it goes through,
+    # and it does not lock the beacon's own readings out.
+    fresh = identifier()
+    fresh.identify(sighting(eid_frame()))
+    assert isinstance(fresh.identify(sighting(lucky, at=NOW + 1)), Telemetry)
+    assert isinstance(fresh.identify(sighting(_etlm(counter, 4020), at=NOW + 2)), Telemetry)
+    assert isinstance(
+        fresh.identify(sighting(_etlm(counter, 4040, b"\0\1"), at=NOW + 4)), Telemetry
+    )
+    assert fresh.identify(sighting(lucky, at=NOW + 5)) is None
+    # Once two frames agreed, a verified reading must follow them; heard twice, it still does not.
+    ident = identifier()
+    ident.identify(sighting(eid_frame()))
+    assert isinstance(ident.identify(sighting(_etlm(counter, 4000), at=NOW + 1)), Telemetry)
+    assert isinstance(
+        ident.identify(sighting(_etlm(counter, 4020, b"\0\1"), at=NOW + 3)), Telemetry
+    )
+    assert ident.identify(sighting(lucky, at=NOW + 4)) is None
+    assert ident.identify(sighting(lucky, at=NOW + 4)) is None
+    assert ident.counts[Outcome.FORGED] == 2
+    # The beacon's own readings go on: uptime advancing, or after a restart.
+    later = ident.identify(sighting(_etlm(counter, 4040, b"\0\2"), at=NOW + 5))
+    assert isinstance(later, Telemetry)
+    assert later.uptime_ds == 4040
+    restarted = ident.identify(sighting(_etlm(counter, 15, b"\0\3"), at=NOW + 7))
+    assert isinstance(restarted, Telemetry)
+    assert ident.counts[Outcome.TELEMETRY] == 4
+    assert ident.readings == 1
+
+
+def test_readings_are_forgotten_after_their_memory() -> None:
+    ident = identifier()
+    counter = ((int(NOW) + OFFSET) >> EXPONENT) << EXPONENT
+    ident.identify(sighting(eid_frame()))
+    ident.identify(sighting(_etlm(counter, 4000), at=NOW + 1))
+    assert ident.readings == 1
+    unknown = frames.encode(frames.UidFrame(-10, bytes(10), bytes(6)))
+    ident.identify(sighting(unknown, at=NOW + READING_MEMORY_S + PAIRING_WINDOW_S + 2))
+    assert ident.readings == 0
