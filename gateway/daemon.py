@@ -33,7 +33,7 @@ from gateway.core.triggers import TriggerFired
 from gateway.delivery.message import Message
 from gateway.delivery.outbox_async import OutboxHealth
 from gateway.ops.sdnotify import Notifier
-from gateway.sources.base import SourceError
+from gateway.sources.base import SourceError, SourceErrorReason, SourceOutage
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -56,6 +56,18 @@ the next start (systemd's TimeoutStopSec must be longer)."""
 ADVERT_STALE_S: Final = 60.0
 """No sighting for this long makes the source unhealthy (a watchdog restart is the scanner's own
 business; this is what /healthz and the systemd watchdog see)."""
+SOURCE_OUTAGE_LIMIT_S: Final = 60.0
+"""A radio outage the source waits out on its own (adapter powered off or removed, bluetoothd
+away) makes /healthz unready once it lasts this long; shorter ones are a power toggle, an
+adapter reset or a bluetoothd restart."""
+_WAITED_OUT: Final = frozenset(
+    {
+        SourceErrorReason.POWERED_OFF,
+        SourceErrorReason.ADAPTER_MISSING,
+        SourceErrorReason.NO_BLUETOOTH,
+    }
+)
+"""Outages a process restart cannot end: the systemd watchdog keeps being fed through them."""
 
 _log = structlog.get_logger(__name__)
 
@@ -248,9 +260,13 @@ class Daemon:
             if self.counts.last_sighting_mono is None
             else self._monotonic() - self.counts.last_sighting_mono
         )
+        outage = self.source_outage()
         checks: dict[str, Any] = {
             "source": self.source.name,
             "source_error": self.counts.source_error,
+            "source_outage": None
+            if outage is None
+            else f"{outage.reason} for {outage.seconds:.0f} s: {outage.message}",
             "seconds_since_sighting": None if silent is None else round(silent, 1),
             "outbox_depth": outbox.depth,
             "outbox_health": str(self.outbox.health),
@@ -261,20 +277,34 @@ class Daemon:
         }
         ready = (
             self.counts.source_error is None
+            and (outage is None or outage.seconds < SOURCE_OUTAGE_LIMIT_S)
             and self.outbox.health is OutboxHealth.OK
             and publisher.connected
         )
         return ready, checks
+
+    def source_outage(self) -> SourceOutage | None:
+        """The live source's ongoing outage, if it reports one (``outage()``, optional)."""
+        outage = getattr(self.source, "outage", None)
+        if not callable(outage):
+            return None
+        found = outage()
+        return found if isinstance(found, SourceOutage) else None
 
     def alive(self) -> bool:
         """Whether to ping the systemd watchdog.
 
         The loop runs (we are here), the outbox has not failed for good (a full disk is
         retried: a restart would free nothing and lose the queued events), and the source is
-        delivering or recovering (not silent past ADVERT_STALE_S).
+        delivering or recovering (not silent past ADVERT_STALE_S), or waiting out an outage a
+        restart cannot end (the adapter powered off or gone, bluetoothd away: /healthz says so
+        past SOURCE_OUTAGE_LIMIT_S).
         """
         if self.outbox.health is OutboxHealth.FAILED:
             return False
+        outage = self.source_outage()
+        if outage is not None and outage.reason in _WAITED_OUT:
+            return True
         silent_since = self.counts.last_sighting_mono
         if silent_since is None:
             return True

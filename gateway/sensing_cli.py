@@ -164,9 +164,11 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
             source = ReplaySource(args.replay, realtime=args.realtime, speed=args.speed)
         else:
-            from gateway.sources.bleak_scanner import BleakSource  # noqa: PLC0415
+            from gateway.sources.bleak_scanner import BleakSource, log_event  # noqa: PLC0415
 
-            source = BleakSource(gateway=config.gateway_id, adapter=args.adapter)
+            source = BleakSource(
+                gateway=config.gateway_id, adapter=args.adapter, on_event=log_event
+            )
     subjects = None if config.subjects is None else load_subjects(config.subjects)
     assembly = assemble(config, registry, subjects)
     # The recording's end settles what its silence decides (exits, unseen rules).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol, TypedDict
 
 from gateway.core.sighting import Sighting
@@ -13,8 +14,11 @@ from gateway.errors import GatewayError
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
-YIELD_EVERY: Final = 256
-"""In virtual time, a played source lets other tasks run every this many sightings."""
+YIELD_EVERY: Final = 32
+"""In virtual time, a played source lets other tasks run every this many sightings: often enough
+for the MQTT publisher, which shares the loop, to keep up with the events of a replay that runs
+the CPU flat out (the store scene makes an event per ~100 sightings; at 256 the outbox backlog
+grew all day), for about 1 % of the replay's time."""
 EDDYSTONE_SERVICE_UUID: Final = "0000feaa-0000-1000-8000-00805f9b34fb"
 """How bluetoothd (and so bleak) names Eddystone's 16-bit service UUID 0xFEAA."""
 
@@ -36,6 +40,21 @@ class SourceError(GatewayError):
     def __init__(self, reason: SourceErrorReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOutage:
+    """A live source waiting for its radio to come back; it retries on its own meanwhile.
+
+    A source that can tell offers ``outage() -> SourceOutage | None`` besides ``sightings()``
+    (the daemon looks for it): ``reason`` is why nothing can be heard (the adapter powered off
+    or missing, bluetoothd away, scanning failing), ``seconds`` how long it has lasted, and
+    ``message`` what an operator can do about it.
+    """
+
+    reason: SourceErrorReason
+    seconds: float
+    message: str
 
 
 class SightingSource(Protocol):

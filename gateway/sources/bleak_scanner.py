@@ -1,9 +1,10 @@
 """Sightings from a Bluetooth adapter through bleak (BlueZ on Linux): the production source.
 
 One long-lived :class:`bleak.BleakScanner` feeds a bounded queue from its detection callback;
-a watchdog restarts the scanner when the radio goes silent (bleak does not notice a bluetoothd
-restart), and start errors are sorted into "retry with backoff" and "fail now". The reasoning
-and the host setup are in docs/bleak-source.md.
+a watchdog restarts the scanner when bluetoothd reports the adapter powered off, removed or no
+longer discovering, or when the radio goes silent (bleak does not notice a bluetoothd restart),
+and start errors are sorted into "retry with backoff" and "fail now". The reasoning and the
+host setup are in docs/bleak-source.md.
 
 Error policy (also in :class:`BleakSource`'s docstring):
 
@@ -15,8 +16,9 @@ Error policy (also in :class:`BleakSource`'s docstring):
   a start that times out) are retried with capped exponential backoff for up to
   ``startup_timeout_s``, then raise (``NO_BLUETOOTH`` if bluetoothd never appeared).
 * Once scanning has worked, every error of a restart is retried forever with the same capped
-  backoff: the adapter may be mid-reset, bluetoothd mid-restart. ``on_event`` and :attr:`stats`
-  make that visible; the app's health check decides when to give up.
+  backoff: the adapter may be mid-reset, bluetoothd mid-restart, or powered off by someone (the
+  wait ends early when bluetoothd shows the adapter back). ``on_event``, :attr:`stats` and
+  :meth:`BleakSource.outage` make that visible; the app's health check decides what to report.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Final, Literal, Self
 
+import structlog
 from bleak import BleakScanner
 from bleak.args.bluez import OrPattern
 from bleak.assigned_numbers import AdvertisementDataType
@@ -39,7 +43,14 @@ from bleak.exc import (
     BleakError,
 )
 
-from gateway.sources.base import SourceError, SourceErrorReason, eddystone_sighting
+from gateway.sources.base import SourceError, SourceErrorReason, SourceOutage, eddystone_sighting
+from gateway.sources.bluez_state import (
+    DOWN_STATES,
+    UNUSABLE_STATES,
+    AdapterState,
+    adapter_path,
+    adapter_state,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -67,6 +78,10 @@ WATCHDOG_TIMEOUT_S: Final = 90.0
 
 WATCHDOG_INTERVAL_S: Final = 30.0
 """How often the watchdog looks; a restart comes 90-120 s into a silence."""
+
+ADAPTER_CHECK_INTERVAL_S: Final = 1.0
+"""How often the adapter's state is read from bleak's cache (a dictionary lookup): a power-off,
+a removal or a stopped discovery is acted on within two looks."""
 
 BACKOFF_BASE_S: Final = 1.0
 """First retry delay: bluetoothd usually finishes bringing an adapter up within a second."""
@@ -131,7 +146,9 @@ class BleakSourceStats:
     ``adverts`` counts every detection callback; each ends in exactly one of
     ``eddystone_sightings`` (queued), ``non_eddystone_ignored`` or ``duplicates_dropped``.
     ``queue_overflow_drops`` counts queued sightings dropped (oldest first) because the
-    consumer fell behind. ``last_advert_at`` is the source clock at the last callback.
+    consumer fell behind. ``scanner_restarts`` counts every restart; ``adapter_restarts`` those
+    of them caused by the adapter's state (powered off, removed, not discovering) rather than
+    by silence. ``last_advert_at`` is the source clock at the last callback.
     """
 
     adverts: int = 0
@@ -140,6 +157,7 @@ class BleakSourceStats:
     duplicates_dropped: int = 0
     queue_overflow_drops: int = 0
     scanner_restarts: int = 0
+    adapter_restarts: int = 0
     start_retries: int = 0
     last_advert_at: float | None = None
 
@@ -152,6 +170,7 @@ class _Counters:
     duplicates_dropped: int = 0
     queue_overflow_drops: int = 0
     scanner_restarts: int = 0
+    adapter_restarts: int = 0
     start_retries: int = 0
     last_advert_at: float | None = None
 
@@ -176,14 +195,20 @@ class BleakSource:
     A sighting equal to the last one queued for its address (same frame bytes and RSSI) within
     ``duplicate_window_s`` is dropped and counted (0 keeps them all). The watchdog checks every
     ``watchdog_interval_s`` and restarts the scanner after ``watchdog_timeout_s`` without any
-    callback. Start retries wait ``backoff_base_s * 2**n`` (capped at ``backoff_cap_s``, minus up
-    to 20 % jitter drawn from ``rng``). ``clock`` stamps each sighting once, in the callback;
+    callback; every ``adapter_check_interval_s`` it also reads the adapter's state (bleak's
+    cache of bluetoothd's properties, or the ``adapter_state`` callable given) and restarts the
+    scanner when two looks in a row find it powered off, missing or not discovering. Start
+    retries wait ``backoff_base_s * 2**n`` (capped at ``backoff_cap_s``, minus up to 20 %
+    jitter drawn from ``rng``). ``clock`` stamps each sighting once, in the callback;
     ``monotonic`` measures silence and the duplicate window. ``backend`` replaces bleak's
-    platform backend (tests). ``on_event(name, fields)`` hears restarts, retries and overflows;
-    it must be quick, and its exceptions are suppressed so logging never stops scanning.
+    platform backend (tests); with one, the adapter's state is unknown unless ``adapter_state``
+    is given. ``on_event(name, fields)`` hears restarts, retries, outages and overflows; it must
+    be quick, and its exceptions are suppressed so logging never stops scanning
+    (:func:`log_event` logs them).
 
     Errors: see the module docstring. Fatal at start-up, retried (with backoff, up to
-    ``startup_timeout_s``) at start-up if transient, always retried once scanning has worked.
+    ``startup_timeout_s``) at start-up if transient, always retried once scanning has worked;
+    while a restart waits, :meth:`outage` says why and for how long.
     """
 
     def __init__(
@@ -197,6 +222,7 @@ class BleakSource:
         duplicate_window_s: float = DUPLICATE_WINDOW_S,
         watchdog_timeout_s: float = WATCHDOG_TIMEOUT_S,
         watchdog_interval_s: float = WATCHDOG_INTERVAL_S,
+        adapter_check_interval_s: float = ADAPTER_CHECK_INTERVAL_S,
         backoff_base_s: float = BACKOFF_BASE_S,
         backoff_cap_s: float = BACKOFF_CAP_S,
         startup_timeout_s: float | None = STARTUP_TIMEOUT_S,
@@ -207,29 +233,21 @@ class BleakSource:
         rng: Callable[[], float] = random.random,
         on_event: Callable[[str, dict[str, object]], None] | None = None,
         backend: type[BaseBleakScanner] | None = None,
+        adapter_state: Callable[[], AdapterState] | None = None,
     ) -> None:
-        if mode not in {"active", "passive"}:
-            msg = f"mode must be 'active' or 'passive', not {mode!r}"
-            raise ValueError(msg)
-        if queue_size < 1:
-            msg = f"queue_size must be at least 1, not {queue_size}"
-            raise ValueError(msg)
-        positive = {
-            "watchdog_timeout_s": watchdog_timeout_s,
-            "watchdog_interval_s": watchdog_interval_s,
-            "backoff_base_s": backoff_base_s,
-            "backoff_cap_s": backoff_cap_s,
-            "start_timeout_s": start_timeout_s,
-            "stop_timeout_s": stop_timeout_s,
-        }
-        for setting, value in positive.items():
-            if not value > 0:
-                msg = f"{setting} must be positive, not {value}"
-                raise ValueError(msg)
-        if duplicate_window_s < 0 or (startup_timeout_s is not None and startup_timeout_s < 0):
-            msg = "duplicate_window_s and startup_timeout_s must not be negative"
-            raise ValueError(msg)
-
+        _check_settings(
+            mode,
+            queue_size,
+            duplicate_window_s,
+            startup_timeout_s,
+            watchdog_timeout_s=watchdog_timeout_s,
+            watchdog_interval_s=watchdog_interval_s,
+            adapter_check_interval_s=adapter_check_interval_s,
+            backoff_base_s=backoff_base_s,
+            backoff_cap_s=backoff_cap_s,
+            start_timeout_s=start_timeout_s,
+            stop_timeout_s=stop_timeout_s,
+        )
         self.name = f"bleak:{adapter or 'default'}"
         self._gateway = gateway
         self._adapter = adapter
@@ -247,6 +265,15 @@ class BleakSource:
         self._rng = rng
         self._on_event = on_event
         self._probe_bluez = backend is None
+        self._adapter_check_s = adapter_check_interval_s
+        self._adapter_state = adapter_state
+        self._reads_bluez = (
+            adapter_state is None and backend is None and sys.platform.startswith("linux")
+        )
+        if self._reads_bluez:
+            self._adapter_state = self._bluez_adapter_state
+        self._adapter_path: str | None = None
+        """The D-Bus path bleak scans with (known after the first start)."""
 
         self._bluez: BlueZScannerArgs = bluez_args(
             adapter=adapter, mode=mode, duplicate_data=duplicate_data
@@ -270,6 +297,10 @@ class BleakSource:
         """Set by close(): cuts short a start-up retry's backoff wait."""
         self._iterating = False
         self._failure: SourceError | None = None
+        self._down_since: float | None = None
+        """``monotonic()`` when the running restart began (None while scanning)."""
+        self._down_cause: SourceErrorReason = SourceErrorReason.SCAN_FAILED
+        self._down_detail = ""
 
     # ----------------------------------------------------------------------- public API
 
@@ -282,6 +313,22 @@ class BleakSource:
     def stats(self) -> BleakSourceStats:
         """A snapshot of the counters."""
         return BleakSourceStats(**asdict(self._counters))
+
+    def outage(self) -> SourceOutage | None:
+        """Why the scanner is not scanning while a restart waits and retries, or None.
+
+        The reason is the adapter's state when bluetoothd shows it powered off or missing,
+        ``NO_BLUETOOTH`` while nobody owns ``org.bluez``, else ``SCAN_FAILED`` with the last
+        error. The source keeps retrying on its own; this only reports.
+        """
+        since = self._down_since
+        if since is None:
+            return None
+        return SourceOutage(
+            reason=self._down_cause,
+            seconds=max(self._monotonic() - since, 0.0),
+            message=self._down_detail,
+        )
 
     async def start(self) -> None:
         """Start scanning and the watchdog; idempotent.
@@ -464,6 +511,8 @@ class BleakSource:
                 if deadline is not None and self._monotonic() + delay > deadline:
                     raise self._startup_gave_up(exc) from exc
                 self._counters.start_retries += 1
+                if not startup:
+                    self._note_down(exc)
                 self._emit(
                     "scanner_start_retry",
                     {
@@ -473,16 +522,77 @@ class BleakSource:
                         "startup": startup,
                     },
                 )
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await self._closing.wait()
+                await self._pause(delay)
             else:
                 self._scanning = True
+                if self._reads_bluez:
+                    self._adapter_path = adapter_path(self._adapter)
                 self._emit(
                     "scanner_started",
                     {"mode": self._mode, "adapter": self._adapter_label, "attempts": attempt},
                 )
                 return
+
+    async def _pause(self, delay: float) -> None:
+        """Wait ``delay`` before the next start attempt.
+
+        Cut short by :meth:`close`, and by the adapter coming back: when bluetoothd shows it
+        present and powered again after a look found it powered off or missing.
+        """
+        watching = self._adapter_state is not None
+        loop = asyncio.get_running_loop()
+        end = loop.time() + delay
+        unusable = self._read_adapter_state() in UNUSABLE_STATES
+        while (left := end - loop.time()) > 0:
+            step = min(left, self._adapter_check_s) if watching else left
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(step):
+                    await self._closing.wait()
+            if self._closing.is_set() or not watching:
+                return
+            now_unusable = self._read_adapter_state() in UNUSABLE_STATES
+            if unusable and not now_unusable:
+                return
+            unusable = now_unusable
+
+    def _note_down(self, exc: Exception | None = None, *, reason: str = "") -> None:
+        """Record why a restart is under way or still waiting (for :meth:`outage`).
+
+        ``exc`` is the last start error, ``reason`` what began the restart.
+        """
+        state = self._read_adapter_state()
+        label = self._adapter_label
+        if state is AdapterState.POWERED_OFF:
+            self._down_cause = SourceErrorReason.POWERED_OFF
+            self._down_detail = f"Bluetooth adapter {label!r} is powered off: {_POWER_ON_HINT}"
+        elif state is AdapterState.MISSING:
+            self._down_cause = SourceErrorReason.ADAPTER_MISSING
+            self._down_detail = (
+                f"Bluetooth adapter {label!r} is gone: check `bluetoothctl list`, the USB "
+                "dongle and `journalctl -u bluetooth`; scanning resumes when it is back"
+            )
+        elif isinstance(exc, BleakDBusError) and (
+            exc.dbus_error in _BLUETOOTHD_ABSENT
+            or exc.dbus_error.startswith(_ACTIVATION_ERROR_PREFIX)
+        ):
+            self._down_cause = SourceErrorReason.NO_BLUETOOTH
+            self._down_detail = (
+                "bluetoothd is not running (nobody owns org.bluez): check "
+                "`systemctl status bluetooth`; scanning resumes when it is back"
+            )
+        elif exc is not None:
+            self._down_cause = SourceErrorReason.SCAN_FAILED
+            self._down_detail = f"scanning does not restart on {label!r}: {describe_error(exc)}"
+        else:
+            self._down_cause = SourceErrorReason.SCAN_FAILED
+            if reason == AdapterState.NOT_DISCOVERING:
+                self._down_detail = (
+                    f"discovery on {label!r} stopped (bluetoothd ended our session): restarting it"
+                )
+            elif reason == "watchdog":
+                self._down_detail = f"no advert heard on {label!r} for a while: restarting"
+            else:
+                self._down_detail = f"adapter {label!r} was {reason}: restarting the scanner"
 
     async def _stop_scanner(self) -> None:
         """Stop bleak's scanner if it runs; errors are reported, never raised.
@@ -500,13 +610,34 @@ class BleakSource:
             self._emit("scanner_stop_failed", {"error": describe_error(exc)})
 
     async def _watch(self) -> None:
-        """Restart the scanner whenever no callback came for ``watchdog_timeout_s``."""
+        """Restart the scanner when the adapter is down or no callback came for a while.
+
+        The adapter's state is read every ``adapter_check_interval_s`` and acted on when two
+        looks in a row agree (bluetoothd signals Discovering a moment after a start succeeds);
+        silence is checked every ``watchdog_interval_s``.
+        """
+        loop = asyncio.get_running_loop()
+        interval = self._watchdog_interval_s
+        tick = interval if self._adapter_state is None else min(interval, self._adapter_check_s)
+        next_silence_check = loop.time() + interval
+        looks = _Looks(self.backoff_delay)
         try:
             while True:
-                await asyncio.sleep(self._watchdog_interval_s)
+                await asyncio.sleep(tick)
+                state = self._read_adapter_state()
+                if looks.restart_due(state, loop.time()):
+                    silent_for = self._monotonic() - self._last_activity
+                    await self._restart(silent_for, reason=str(state))
+                    looks.restarted(loop.time())
+                    next_silence_check = loop.time() + interval
+                    continue
+                if loop.time() + tick / 2 < next_silence_check:
+                    continue
+                next_silence_check = loop.time() + interval
                 silent_for = self._monotonic() - self._last_activity
                 if silent_for > self._watchdog_timeout_s:
                     await self._restart(silent_for)
+                    next_silence_check = loop.time() + interval
         except Exception as exc:  # noqa: BLE001 - ends the stream with the cause instead
             if self._closed:
                 return
@@ -516,22 +647,46 @@ class BleakSource:
             )
             self._push(None, count=False)
 
-    async def _restart(self, silent_for: float) -> None:
+    async def _restart(self, silent_for: float, reason: str = "watchdog") -> None:
+        """Stop and start the scanner, retrying until it works.
+
+        ``reason``: "watchdog" (silence) or the adapter state that made the watchdog act.
+        """
         async with self._lock:
             if self._closed:
                 return
-            self._counters.scanner_restarts += 1
+            counters = self._counters
+            counters.scanner_restarts += 1
+            if reason != "watchdog":
+                counters.adapter_restarts += 1
+            began = self._monotonic()
+            self._down_since = began
+            self._note_down(reason=reason)
             self._emit(
                 "scanner_restart",
                 {
-                    "reason": "watchdog",
+                    "reason": reason,
                     "silent_for_s": round(silent_for, 3),
-                    "restarts": self._counters.scanner_restarts,
+                    "restarts": counters.scanner_restarts,
+                    "adapter": self._adapter_label,
+                    "detail": self._down_detail,
                 },
             )
-            await self._stop_scanner()
-            await self._start_scanner(startup=False)
+            try:
+                await self._stop_scanner()
+                await self._start_scanner(startup=False)
+            finally:
+                self._down_since = None
             self._last_activity = self._monotonic()
+            if not self._closed:
+                self._emit(
+                    "scanner_resumed",
+                    {
+                        "reason": reason,
+                        "down_for_s": round(self._last_activity - began, 3),
+                        "adapter": self._adapter_label,
+                    },
+                )
 
     def backoff_delay(self, attempt: int) -> float:
         """Seconds to wait before retry ``attempt`` (1-based): doubling, capped, jittered."""
@@ -544,6 +699,22 @@ class BleakSource:
     @property
     def _adapter_label(self) -> str:
         return self._adapter or "default"
+
+    def _bluez_adapter_state(self) -> AdapterState:
+        """The adapter as bleak's BlueZ cache shows it (the default ``adapter_state``)."""
+        path = self._adapter_path
+        if path is None and self._adapter:
+            path = adapter_path(self._adapter)
+        return adapter_state(path, discovering=self._mode == "active")
+
+    def _read_adapter_state(self) -> AdapterState:
+        reader = self._adapter_state
+        if reader is None:
+            return AdapterState.UNKNOWN
+        try:
+            return reader()
+        except Exception:  # noqa: BLE001 - a broken reader must not stop the watchdog
+            return AdapterState.UNKNOWN
 
     async def _startup_verdict(self, exc: Exception) -> SourceError | None:
         """The SourceError to raise at start-up for ``exc``, or None to retry it."""
@@ -655,6 +826,42 @@ class BleakSource:
 # --------------------------------------------------------------------------- helpers
 
 
+class _Looks:
+    """When the adapter's state calls for a restart: a down state seen twice in a row.
+
+    A restart after which the adapter never read ``ok`` again (bluetoothd stuck, a discovery
+    that never starts) is followed by the next one only after the backoff ladder's delay, so a
+    state that does not clear is not answered with a restart every two looks.
+    """
+
+    __slots__ = ("_backoff", "_in_row", "_not_before", "_suspect")
+
+    def __init__(self, backoff: Callable[[int], float]) -> None:
+        self._backoff = backoff
+        self._suspect: AdapterState | None = None
+        self._in_row = 0
+        """Restarts since the adapter last read ``ok``."""
+        self._not_before = 0.0
+
+    def restart_due(self, state: AdapterState, now: float) -> bool:
+        """Whether ``state``, read at ``now`` (loop time), calls for a restart now."""
+        if state not in DOWN_STATES:
+            self._suspect = None
+            if state is AdapterState.OK:
+                self._in_row, self._not_before = 0, 0.0
+            return False
+        if state is not self._suspect:
+            self._suspect = state
+            return False
+        return now >= self._not_before
+
+    def restarted(self, now: float) -> None:
+        """A restart for the adapter's state just ended."""
+        self._suspect = None
+        self._in_row += 1
+        self._not_before = now + self._backoff(self._in_row)
+
+
 def bluez_args(*, adapter: str | None, mode: ScanMode, duplicate_data: bool) -> BlueZScannerArgs:
     """The ``bluez=`` argument for bleak (never the deprecated top-level ``adapter=``)."""
     args: BlueZScannerArgs = {}
@@ -665,6 +872,50 @@ def bluez_args(*, adapter: str | None, mode: ScanMode, duplicate_data: bool) -> 
     else:
         args["filters"] = {"DuplicateData": duplicate_data}
     return args
+
+
+def _check_settings(
+    mode: str,
+    queue_size: int,
+    duplicate_window_s: float,
+    startup_timeout_s: float | None,
+    **positive: float,
+) -> None:
+    """ValueError naming the first bad setting of a :class:`BleakSource`."""
+    if mode not in {"active", "passive"}:
+        msg = f"mode must be 'active' or 'passive', not {mode!r}"
+        raise ValueError(msg)
+    if queue_size < 1:
+        msg = f"queue_size must be at least 1, not {queue_size}"
+        raise ValueError(msg)
+    for setting, value in positive.items():
+        if not value > 0:
+            msg = f"{setting} must be positive, not {value}"
+            raise ValueError(msg)
+    if duplicate_window_s < 0 or (startup_timeout_s is not None and startup_timeout_s < 0):
+        msg = "duplicate_window_s and startup_timeout_s must not be negative"
+        raise ValueError(msg)
+
+
+_EVENT_LEVELS: Final = {
+    "scanner_started": "info",
+    "scanner_resumed": "info",
+    "scanner_restart": "warning",  # info for a silence restart: a room with no beacons
+    "scanner_start_retry": "warning",
+    "scanner_stop_failed": "warning",
+    "queue_overflow": "warning",
+}
+"""Log level of each ``on_event`` event (unknown ones: warning)."""
+
+
+def log_event(name: str, fields: dict[str, object]) -> None:
+    """An ``on_event`` hook that logs each event with structlog (the daemon's choice)."""
+    logger = structlog.get_logger(__name__)
+    level = _EVENT_LEVELS.get(name, "warning")
+    if level == "info" or (name == "scanner_restart" and fields.get("reason") == "watchdog"):
+        logger.info(name, **fields)
+    else:
+        logger.warning(name, **fields)
 
 
 def describe_error(exc: BaseException) -> str:

@@ -162,14 +162,34 @@ class FakeAdapter(ServiceInterface):
         """How many times ``method`` was called (failed calls included)."""
         return sum(1 for name, _ in self.calls if name == method)
 
+    @property
+    def powered(self) -> bool:
+        """Whether the adapter is powered."""
+        return self._powered
+
+    @property
+    def discovering(self) -> bool:
+        """Whether a discovery session runs (what ``Discovering`` says)."""
+        return self._discovering
+
     def set_powered(self, *, powered: bool) -> None:
-        """Power the adapter on or off, as ``bluetoothctl power`` would."""
+        """Power the adapter on or off, as ``bluetoothctl power`` would.
+
+        Powering off ends discovery (bluetoothd drops every client's session, so after power on
+        nothing is discovering until a client starts again).
+        """
         self._powered = powered
         changed: dict[str, Any] = {"Powered": powered}
         if not powered and self._discovering:
             self._discovering = False
             changed["Discovering"] = False
         self.emit_properties_changed(changed)
+
+    def stop_discovering(self) -> None:
+        """Discovery ends behind the client's back (a stalled or reset controller): only
+        ``Discovering`` goes false, the adapter stays powered, and a StopDiscovery then fails."""
+        self._discovering = False
+        self.emit_properties_changed({"Discovering": False})
 
     def _enter(self, method: str, args: object = None) -> None:
         self.calls.append((method, args))
@@ -523,6 +543,44 @@ class FakeBluez:
         connection.bus.export(device.path, device)
         connection.devices.append(device)
         return device
+
+    def add_adapter(self, name: str = "hci0") -> FakeAdapter:
+        """An adapter (re)appearing, like a dongle plugged back in: new objects, InterfacesAdded.
+
+        It comes powered as the daemon's ``powered`` setting says, not discovering.
+        """
+        connection = self._live()
+        if name in connection.adapters:
+            msg = f"adapter {name} is already there"
+            raise RuntimeError(msg)
+        adapter = FakeAdapter(name, powered=self._powered)
+        connection.bus.export(adapter.path, adapter)
+        connection.adapters[name] = adapter
+        if self._experimental:
+            manager = FakeMonitorManager()
+            connection.bus.export(adapter.path, manager)
+            connection.monitors[name] = manager
+        return adapter
+
+    def remove_adapter(self, name: str = "hci0") -> None:
+        """An adapter vanishing (unplugged, reset): its devices and its objects are removed
+        with InterfacesRemoved, as bluetoothd does."""
+        connection = self._live()
+        adapter = connection.adapters.pop(name)
+        connection.monitors.pop(name, None)
+        for device in [d for d in connection.devices if d.adapter_path == adapter.path]:
+            self.remove_device(device)
+        connection.bus.unexport(adapter.path)
+
+    def listening(self, adapter: str = "hci0") -> bool:
+        """Whether ``adapter`` would hear adverts now: bluetoothd running, the adapter present
+        and powered, and a discovery session or an advertisement monitor active."""
+        connection = self._connection
+        if connection is None or adapter not in connection.adapters:
+            return False
+        fake = connection.adapters[adapter]
+        monitors = connection.monitors.get(adapter)
+        return fake.powered and (fake.discovering or bool(monitors and monitors.registered))
 
     def remove_device(self, device: FakeDevice) -> None:
         """bluetoothd dropping a device (TemporaryTimeout): InterfacesRemoved."""

@@ -16,6 +16,7 @@ import itertools
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+import structlog.testing
 from bleak.args.bluez import OrPattern
 from bleak.assigned_numbers import AdvertisementDataType
 from bleak.backends.bluezdbus import manager as bluez_manager
@@ -33,7 +34,9 @@ from gateway.sources.bleak_scanner import (
     BleakSource,
     BleakSourceStats,
     bluez_args,
+    log_event,
 )
+from gateway.sources.bluez_state import AdapterState
 from tests.gateway.fake_bluez import (
     IN_PROGRESS,
     FakeBluez,
@@ -299,7 +302,10 @@ def test_bluetoothd_going_away_and_coming_back_is_survived(system_bus: str, grac
             assert ("SetDiscoveryFilter", {"Transport": "le", "DuplicateData": True}) in (
                 new_adapter.calls
             )
-            assert events.named("scanner_restart")[0]["reason"] == "watchdog"
+            # a crash leaves bleak's cache stale: only the silence shows it; a clean stop
+            # removes the adapter object, which the watchdog acts on at once
+            expected = "adapter-missing" if graceful else "watchdog"
+            assert events.named("scanner_restart")[0]["reason"] == expected
 
     run(main)
 
@@ -770,6 +776,166 @@ def test_the_watchdog_restarts_a_silent_scanner() -> None:
             assert isinstance(restart["silent_for_s"], float)
             scanner.advert()
             assert (await next_sighting(sightings)).address == BEACON
+
+    run(main)
+
+
+class AdapterReadings:
+    """An ``adapter_state`` callable the test sets by hand; counts its readings."""
+
+    def __init__(self, state: AdapterState = AdapterState.OK) -> None:
+        self.state = state
+        self.reads = 0
+
+    def __call__(self) -> AdapterState:
+        self.reads += 1
+        return self.state
+
+
+def test_an_adapter_state_down_restarts_the_scanner_without_waiting_for_silence() -> None:
+    events = Events()
+    adapter = AdapterReadings()
+
+    async def main() -> None:
+        source = fake_source(
+            watchdog_timeout_s=3600,
+            adapter_check_interval_s=0.01,
+            adapter_state=adapter,
+            on_event=events,
+        )
+        async with source:
+            scanner = scanner_of(source)
+            adapter.state = AdapterState.NOT_DISCOVERING
+            await wait_until(lambda: source.stats.scanner_restarts == 1)
+            adapter.state = AdapterState.OK
+            await wait_until(lambda: scanner.running and source.outage() is None)
+            assert (scanner.starts, scanner.stops) == (2, 1)
+            assert source.stats.adapter_restarts == 1
+            restart = events.named("scanner_restart")[0]
+            assert restart["reason"] == "discovery-stopped"
+            assert "discovery on 'hci0' stopped" in str(restart["detail"])
+            assert events.named("scanner_resumed")[0]["reason"] == "discovery-stopped"
+
+    run(main)
+
+
+def test_a_down_state_that_does_not_clear_is_restarted_with_backoff() -> None:
+    adapter = AdapterReadings()
+
+    async def main() -> None:
+        # discovery never shows as started again: the next restart waits the backoff (an hour)
+        source = fake_source(
+            watchdog_timeout_s=3600,
+            adapter_check_interval_s=0.01,
+            adapter_state=adapter,
+            backoff_base_s=3600,
+            backoff_cap_s=3600,
+        )
+        async with source:
+            adapter.state = AdapterState.NOT_DISCOVERING
+            await wait_until(lambda: source.stats.scanner_restarts == 1)
+            reads = adapter.reads
+            await wait_until(lambda: adapter.reads >= reads + 50)
+            assert source.stats.scanner_restarts == 1
+            adapter.state = AdapterState.OK  # it cleared: a new fault is acted on at once
+            await wait_until(lambda: adapter.reads >= reads + 55)
+            adapter.state = AdapterState.NOT_DISCOVERING
+            await wait_until(lambda: source.stats.scanner_restarts == 2)
+
+    run(main)
+
+
+def test_log_event_logs_outages_as_warnings_and_quiet_rooms_as_info() -> None:
+    with structlog.testing.capture_logs() as logged:
+        log_event("scanner_restart", {"source": "bleak:hci0", "reason": "powered-off"})
+        log_event("scanner_restart", {"source": "bleak:hci0", "reason": "watchdog"})
+        log_event("scanner_resumed", {"source": "bleak:hci0", "reason": "powered-off"})
+    assert [(entry["event"], entry["log_level"]) for entry in logged] == [
+        ("scanner_restart", "warning"),
+        ("scanner_restart", "info"),
+        ("scanner_resumed", "info"),
+    ]
+
+
+def test_an_unknown_adapter_state_leaves_it_to_the_silence_watchdog() -> None:
+    adapter = AdapterReadings(AdapterState.UNKNOWN)
+
+    async def main() -> None:
+        source = fake_source(
+            watchdog_timeout_s=3600, adapter_check_interval_s=0.01, adapter_state=adapter
+        )
+        async with source:
+            await wait_until(lambda: adapter.reads >= 20)
+            assert source.stats.scanner_restarts == 0
+            assert source.outage() is None
+
+    run(main)
+
+
+def test_a_powered_off_adapter_is_waited_for_and_its_return_ends_the_backoff() -> None:
+    adapter = AdapterReadings()
+    time = FakeTime()
+
+    async def main() -> None:
+        # an hour of backoff: only the adapter coming back can end the wait in time
+        source = fake_source(
+            watchdog_timeout_s=3600,
+            adapter_check_interval_s=0.01,
+            adapter_state=adapter,
+            backoff_base_s=3600,
+            backoff_cap_s=3600,
+            monotonic=time,
+        )
+        async with source:
+            scanner = scanner_of(source)
+            scanner.start_errors = [BleakDBusError("org.bluez.Error.NotReady", [])] * 3
+            adapter.state = AdapterState.POWERED_OFF
+            await wait_until(lambda: source.stats.start_retries == 1)
+            time.now += 75.0
+            outage = source.outage()
+            assert outage is not None
+            assert (outage.reason, outage.seconds) == (SourceErrorReason.POWERED_OFF, 75.0)
+            assert "'hci0' is powered off" in outage.message
+            assert "bluetoothctl power on" in outage.message
+            scanner.start_errors = []
+            adapter.state = AdapterState.OK  # powered on again
+            await wait_until(lambda: scanner.running and source.outage() is None)
+            assert source.stats.start_retries == 1
+
+    run(main)
+
+
+@pytest.mark.parametrize(
+    ("state", "error", "reason"),
+    [
+        (AdapterState.MISSING, BleakError("adapter 'hci0' not found"), "ADAPTER_MISSING"),
+        (
+            AdapterState.OK,
+            BleakDBusError("org.freedesktop.DBus.Error.ServiceUnknown", []),
+            "NO_BLUETOOTH",
+        ),
+        (AdapterState.OK, BleakDBusError("org.bluez.Error.Failed", []), "SCAN_FAILED"),
+    ],
+)
+def test_an_outage_names_its_cause(state: AdapterState, error: Exception, reason: str) -> None:
+    adapter = AdapterReadings()
+
+    async def main() -> None:
+        source = fake_source(
+            watchdog_timeout_s=0.05,
+            watchdog_interval_s=0.01,
+            adapter_state=adapter,
+            backoff_base_s=3600,
+            backoff_cap_s=3600,
+        )
+        async with source:
+            scanner_of(source).start_errors = [error]
+            adapter.state = state
+            await wait_until(lambda: source.stats.start_retries == 1)
+            outage = source.outage()
+            assert outage is not None
+            assert outage.reason is SourceErrorReason[reason]
+        assert source.outage() is None  # closing ended the wait
 
     run(main)
 
