@@ -22,6 +22,8 @@ def test_provisioned_beacon_resolves_through_the_command_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     registry, record, beacon = tmp_path / "r.toml", tmp_path / "rec.json", tmp_path / "b.json"
+    record.write_text("old")
+    record.chmod(0o644)  # an existing, world-readable file is narrowed when overwritten
     assert gateway(["keys", "init", str(registry)]) == 0
     capsys.readouterr()
     assert gateway(["keys", "service-key", str(registry)]) == 0
@@ -33,6 +35,7 @@ def test_provisioned_beacon_resolves_through_the_command_lines(
     ]  # fmt: skip
     assert sim(argv) == 0
     assert stat.S_IMODE(beacon.stat().st_mode) == 0o600
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
     assert json.loads(record.read_text())["service_public_key"] == service_key
     assert gateway(["keys", "register", str(registry), "--record", str(record)]) == 0
     capsys.readouterr()
