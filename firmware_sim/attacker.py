@@ -228,6 +228,7 @@ class Attacker:
         if data in recorded:
             return
         settings = self.settings
+        data = bytes(bytearray(data))  # its own copy, as its own radio received it
         recorded[data] = settings.replay_repeats
         counts.recorded_eids += 1
         own = random_address(self._replay_rng)

@@ -24,6 +24,7 @@ The short mode plays the scene as shipped and traces two flood cycles; the long 
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import pickle
 import tracemalloc
@@ -197,7 +198,12 @@ class Watched:
 
 
 def _traced() -> tuple[int, int]:
-    """Traced memory but the simulated attacker's, and the attacker's."""
+    """Traced memory but the simulated attacker's, and the attacker's.
+
+    Unreachable cycles are collected first: when the collector last ran depends on how much
+    was allocated, which the attack changes, and garbage is not memory kept.
+    """
+    gc.collect()
     snapshot = tracemalloc.take_snapshot()
     total = sum(stat.size for stat in snapshot.statistics("filename"))
     own = snapshot.filter_traces([tracemalloc.Filter(inclusive=True, filename_pattern=ATTACKER)])
