@@ -22,6 +22,7 @@ from firmware_sim.beacon import Quirks, SimulatedBeacon
 from firmware_sim.capture import EDDYSTONE_UUID, CapturedAdvert
 from firmware_sim.config_service import EidState, Firmware, Slot
 from firmware_sim.radio import Link, RadioModel
+from firmware_sim.subjects import subjects_toml
 from firmware_sim.world import Subject, body_blocks_from, plan_subjects
 
 if TYPE_CHECKING:
@@ -143,6 +144,10 @@ class SceneRun:
                 for subject in self.subjects
             ],
         }
+
+    def subjects_toml(self) -> str:
+        """A gateway subjects file: who carries the enrolled beacons (firmware_sim.subjects)."""
+        return subjects_toml(self)
 
     def registry_toml(self) -> str:
         """A gateway key registry (test keys) with the enrolled subjects' beacons."""

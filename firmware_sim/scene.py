@@ -49,6 +49,8 @@ NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+FlightNumber = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}[0-9]{1,4}[A-Z]?$")]
+AirportCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 
 _RADIO_DEFAULTS: dict[str, Any] = {field.name: field.default for field in fields(RadioModel)}
@@ -120,6 +122,34 @@ class Step(_Model):
         return self
 
 
+class SubjectSettings(_Model):
+    """The back office's records of a flow's enrolled subjects (firmware_sim.subjects).
+
+    Customers get an alias, a segment drawn by ``segments`` weights and consent with
+    probability ``consent``; bags a tag number, an owner and one of ``flights`` with its
+    destination.
+    """
+
+    kind: Literal["customer", "bag"]
+    segments: dict[Identifier, NonNegative] = Field(default_factory=dict)
+    consent: Probability = 1.0
+    flights: dict[FlightNumber, AirportCode] = Field(default_factory=dict)
+    """Flight number -> destination airport; each bag is on one of them, drawn evenly."""
+
+    @pydantic.model_validator(mode="after")
+    def _for_kind(self) -> SubjectSettings:
+        if self.kind == "customer" and self.flights:
+            msg = "flights are for bags"
+            raise ValueError(msg)
+        if self.kind == "bag" and self.segments:
+            msg = "segments are for customers"
+            raise ValueError(msg)
+        if self.segments and sum(self.segments.values()) <= 0:
+            msg = "segments need a positive weight"
+            raise ValueError(msg)
+        return self
+
+
 class Flow(_Model):
     """Subjects that arrive at random and follow the steps, carrying one beacon each."""
 
@@ -142,6 +172,8 @@ class Flow(_Model):
     """Share of subjects carrying the beacon on the body (in a pocket): the body then blocks
     gateways behind them."""
     steps: Annotated[list[Step], Field(min_length=1)]
+    subjects: SubjectSettings | None = None
+    """Who carries the enrolled beacons, for the gateway's subjects file (none: anonymous)."""
 
 
 class RadioSettings(_Model):
@@ -219,6 +251,9 @@ class Scene(_Model):
     flows: Annotated[list[Flow], Field(min_length=1)]
     attacker: AttackerSettings | None = None
     """A hostile transmitter; none in a scene without an ``[attacker]`` table."""
+    gateway: dict[Identifier, Any] = Field(default_factory=dict)
+    """Gateway settings for this floor (``[gateway.publish]``, ``[[gateway.triggers]]``...),
+    merged into the configuration the gateway derives from the scene; the gateway checks them."""
 
     @pydantic.model_validator(mode="after")
     def _references(self) -> Scene:

@@ -2,11 +2,13 @@
 
     beacon-sim scenes [--dir configs/scenes]
     beacon-sim run configs/scenes/store.toml --out capture.jsonl [--truth truth.json]
-        [--registry registry.toml] [--seed N] [--duration SECONDS] [--progress]
+        [--registry registry.toml] [--subjects subjects.toml] [--seed N] [--duration SECONDS]
+        [--progress]
 
 ``run`` plays the scene in virtual time (as fast as the machine goes) and writes what every
 gateway heard as a JSONL capture (docs/capture-format.md), the ground truth (which subject was in
-which zone, when) and a test-key registry of the enrolled beacons for ``beacon-gateway``.
+which zone, when), a test-key registry of the enrolled beacons for ``beacon-gateway`` and the
+subjects file of the people and bags behind them.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     run.add_argument("--out", type=Path, required=True, help="the capture (JSONL)")
     run.add_argument("--truth", type=Path, help="ground truth (JSON)")
     run.add_argument("--registry", type=Path, help="key registry of the enrolled beacons (TOML)")
+    run.add_argument(
+        "--subjects", type=Path, help="who carries the enrolled beacons (subjects file, TOML)"
+    )
     run.add_argument("--seed", type=int, help="override the scene's seed")
     run.add_argument("--duration", type=float, help="override the scene's duration (seconds)")
     run.add_argument("--progress", action="store_true", help="show progress even without a TTY")
@@ -106,6 +111,10 @@ def run_scene(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
         handle = os.open(args.registry, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(run.registry_toml())
+    if args.subjects is not None:  # personal data, though invented: not for everyone to read
+        handle = os.open(args.subjects, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(run.subjects_toml())
     elapsed = time.perf_counter() - began
     out.write(
         f"{scene.name}: {len(run.subjects)} subjects, {writer.count:,} adverts heard in "

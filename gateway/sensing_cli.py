@@ -142,6 +142,7 @@ async def _drain(
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     source: SightingSource
+    scene_subjects = None
     if args.scene is not None:
         from gateway.sources.sim import SimScene, SimSource  # noqa: PLC0415 - only when asked
 
@@ -153,6 +154,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             else _registry(config, args.registry_key_file)
         )
         source = SimSource(scene, realtime=args.realtime, speed=args.speed)
+        scene_subjects = scene.subjects() if config.subjects is None else None
     else:
         if args.config is None:
             out.write("beacon-gateway run: --config is needed with --replay and --bleak\n")
@@ -169,7 +171,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             source = BleakSource(
                 gateway=config.gateway_id, adapter=args.adapter, on_event=log_event
             )
-    subjects = None if config.subjects is None else load_subjects(config.subjects)
+    subjects = scene_subjects if config.subjects is None else load_subjects(config.subjects)
     assembly = assemble(config, registry, subjects)
     # The recording's end settles what its silence decides (exits, unseen rules).
     horizon = config.presence.max_exit_timeout_s + max(

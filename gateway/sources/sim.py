@@ -3,8 +3,8 @@
 This adapter and :mod:`gateway.sources.replay` are the only gateway modules that import
 ``firmware_sim`` (an import-linter contract holds the rest of the gateway to that). Besides the
 sightings, a scene gives what the scoring tool needs: its ground truth, the key registry of its
-enrolled beacons (test keys), and a gateway configuration of its floor (zones, gateways and their
-positions, the floor's path-loss exponent).
+enrolled beacons (test keys), the subjects behind them, and a gateway configuration of its floor
+(zones, gateways and their positions, the floor's path-loss exponent, the scene's triggers).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from gateway.sources.base import (
     SourceErrorReason,
     eddystone_sighting,
 )
+from gateway.subjects_file import parse_subjects
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
     from firmware_sim.scene import Scene
     from gateway.core.sighting import Sighting
+    from gateway.core.subjects import SubjectDirectory
 
 
 class SimScene:
@@ -74,13 +76,22 @@ class SimScene:
             tomllib.loads(self.run.registry_toml()), source=f"scene {self.name!r}"
         )
 
+    def subjects(self) -> SubjectDirectory:
+        """The customers and bags behind the enrolled beacons (invented; none if not described)."""
+        return parse_subjects(
+            tomllib.loads(self.run.subjects_toml()), source=f"scene {self.name!r} subjects"
+        )
+
     def config_document(self) -> dict[str, Any]:
-        """A gateway configuration of the scene's floor: a floor plan of its zones."""
+        """A gateway configuration of the scene's floor: a floor plan of its zones.
+
+        The scene's ``[gateway]`` settings are merged in (tables key by key, the rest replaced).
+        """
         scene = self.run.scene
         zones: dict[str, list[str]] = {zone.id: [] for zone in scene.zones}
         for gateway in scene.gateways:
             zones[gateway.zone].append(gateway.id)
-        return {
+        document: dict[str, Any] = {
             "site": scene.name,
             "gateway_id": f"{scene.name}-sim",
             "gateways": [
@@ -94,6 +105,13 @@ class SimScene:
             ],
             "presence": {"path_loss_exponent": scene.radio.path_loss_exponent},
         }
+        for key, value in scene.gateway.items():
+            current = document.get(key)
+            if isinstance(current, dict) and isinstance(value, dict):
+                document[key] = {**current, **value}
+            else:
+                document[key] = value
+        return document
 
 
 class SimSource(PlayedSource):
