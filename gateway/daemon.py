@@ -10,7 +10,8 @@ Tasks, all on one event loop:
   source's clock: the last sighting's time plus the time since it arrived.
 - **outbox writer** and **publisher**: the outbox drains to the broker at QoS 1; a row is
   deleted only on a successful PUBACK, so a broker outage only grows the outbox.
-- **ops**: ``/metrics`` and ``/healthz`` on loopback; systemd READY, WATCHDOG and STATUS.
+- **ops**: ``/metrics``, ``/healthz`` and the live view on loopback (the view is fed every
+  accepted event: :mod:`gateway.ops.live`); systemd READY, WATCHDOG and STATUS.
 
 SIGTERM or SIGINT stops sensing, commits what is queued, gives the publisher a few seconds
 to deliver the backlog (what is left stays in the outbox for the next start), publishes the
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from gateway.delivery.mqtt import MqttPublisher
     from gateway.delivery.outbox import AsyncOutbox
     from gateway.ops.http import OpsServer
+    from gateway.ops.live import LiveState
     from gateway.sources.base import SightingSource
     from gateway.topics import Topics
 
@@ -112,13 +114,15 @@ class Daemon:
         ops_address: tuple[str, int] | None = None,
         notifier: Notifier | None = None,
         speed: float = 1.0,
+        live: LiveState | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """Wire the parts.
 
         ``finite``: the source ends (a scene, a capture); ``horizon_s``: how long its silence
         must be settled then (the longest exit timeout and unseen rule). ``speed``: how
-        much faster than real time the source plays (a paced scene).
+        much faster than real time the source plays (a paced scene). ``live``: the live view's
+        state, fed every event accepted into the outbox.
         """
         self.assembly = assembly
         self.source = source
@@ -135,6 +139,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._last_at: float | None = None
         self._speed = speed
+        self.live = live
 
     def stop(self) -> None:
         """Ask the daemon to stop (signal handlers call this)."""
@@ -234,6 +239,8 @@ class Daemon:
                     event_id=str(event.event_id),
                 )
             )
+            if self.live is not None:
+                self.live.accept(event, key=output.beacon_id)
 
     def source_now(self) -> float | None:
         """The source's clock: the last sighting's time plus the time since it arrived."""
@@ -282,6 +289,16 @@ class Daemon:
             and publisher.connected
         )
         return ready, checks
+
+    def live_view(self) -> dict[str, Any]:
+        """The live view's snapshot (``/live/state``), with the health ``/healthz`` reports."""
+        ready, checks = self.health()
+        view = {} if self.live is None else self.live.snapshot(self.source_now())
+        return {
+            **view,
+            "health": {"ready": ready, "checks": checks},
+            "sightings": self.counts.sightings,
+        }
 
     def source_outage(self) -> SourceOutage | None:
         """The live source's ongoing outage, if it reports one (``outage()``, optional)."""

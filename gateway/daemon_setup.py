@@ -19,6 +19,7 @@ from gateway.delivery.mqtt_settings import MqttConfigError, MqttSettings, MqttTl
 from gateway.delivery_config import find_mqtt_password
 from gateway.errors import ConfigError, GatewayError, Problem
 from gateway.ops.http import OpsServer
+from gateway.ops.live import LiveState
 from gateway.ops.metrics import LatencyHistogram, metrics_registry
 from gateway.ops.sdnotify import Notifier
 from gateway.outbox_startup import open_outbox
@@ -136,12 +137,19 @@ def _build(  # noqa: PLR0917 - internal: the parts of serve()
     latency = LatencyHistogram()
     publisher = MqttPublisher(settings, outbox, on_ack=latency.observe)
     ops = None
+    live = None
     daemon: Daemon
     if config.http.enabled:
+        live = LiveState(
+            [zone.id for zone in config.zone_specs()],
+            site=config.site,
+            gateway_id=config.gateway_id,
+        )
         # Late-bound: the daemon is built below and the server only calls these once it runs.
         ops = OpsServer(
             lambda: generate_latest(registry),
             lambda: daemon.health(),  # noqa: PLW0108
+            lambda: daemon.live_view(),  # noqa: PLW0108
         )
     daemon = Daemon(
         assembly,
@@ -155,6 +163,7 @@ def _build(  # noqa: PLR0917 - internal: the parts of serve()
         ops_address=(config.http.host, config.http.port),
         speed=speed,
         notifier=notifier,
+        live=live,
     )
     registry = metrics_registry(daemon, latency)
     return daemon

@@ -1,12 +1,14 @@
 #!/usr/bin/env sh
-# The Debian packages the tests need: dbus-daemon (the fake BlueZ bus of the bleak tests) and
-# mosquitto with its clients (the real broker of the MQTT tests).
+# The Debian packages the tests need: dbus-daemon (the fake BlueZ bus of the bleak tests),
+# mosquitto with its clients (the real broker of the MQTT tests) and chromium (the headless
+# browser of the live view's test, driven by playwright; CI fails that test without it).
 # Installs them with apt-get when run as root (CI); otherwise says what to install.
 set -eu
 missing=""
 command -v dbus-daemon >/dev/null 2>&1 || missing="$missing dbus-daemon"
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$missing mosquitto"
 command -v mosquitto_sub >/dev/null 2>&1 || missing="$missing mosquitto-clients"
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing="$missing chromium"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing$missing with apt-get" >&2
