@@ -118,9 +118,11 @@ class ZoneFitter:
         """
         if len(rssi) < 2:  # noqa: PLR2004 - one RSSI fits every cell
             return {}
-        columns = tuple(self._columns[gateway] for gateway in rssi)
+        # In column order: the same set of gateways is one cache entry, however it was heard.
+        ordered = sorted((self._columns[gateway], value) for gateway, value in rssi.items())
+        columns = tuple(column for column, _ in ordered)
         twice_centred, norms = self._centred(columns)
-        values = list(rssi.values())
+        values = [value for _, value in ordered]
         mean = sum(values) / len(values)
         centred = [value - mean for value in values]
         # |o - m|^2 = |m|^2 - 2 m.o + |o|^2, both sides centred (the constant fitted away)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -217,3 +218,20 @@ def test_floor_plan_scores_match_the_cell_by_cell_fit(
         assert scores.keys() == expected.keys()
         for zone, value in expected.items():
             assert scores[zone] == pytest.approx(value, abs=1e-6)
+
+
+def test_the_fitter_caches_a_gateway_set_once_however_it_was_heard() -> None:
+    # Five gateways heard in every order are 120 orderings of one set: one entry, one answer.
+    names = ["g1", "g2", "g3", "g4", "g5"]
+    plan = FloorPlan(
+        gateways={name: (3.0 * i, 2.0 + i % 2) for i, name in enumerate(names)},
+        zones={"a": (0.0, 0.0, 6.0, 4.0), "b": (6.0, 0.0, 12.0, 4.0)},
+        path_loss_exponent=2.0,
+    )
+    fitter = ZoneFitter(plan)
+    rssi = {name: -60.0 - 3.0 * i for i, name in enumerate(names)}
+    first = fitter.scores(rssi)
+    for order in itertools.permutations(names):
+        scores = fitter.scores({name: rssi[name] for name in order})
+        assert scores == pytest.approx(first, abs=1e-9)
+    assert len(fitter._cache) == 1  # the cache is what this test is about
