@@ -381,6 +381,10 @@ class BleakSource:
     async def sightings(self) -> AsyncGenerator[Sighting, None]:
         """Sightings in the order they were heard, until closed; starts the source if needed.
 
+        A stream that ends with :class:`SourceError` leaves the source stopped but not closed:
+        calling ``sightings()`` again starts it again (the daemon retries a failed source with
+        backoff). Any other end closes it for good.
+
         Raises:
             SourceError: from :meth:`start`, or when the watchdog itself fails.
             RuntimeError: a second concurrent iteration, or the source was closed.
@@ -389,6 +393,7 @@ class BleakSource:
             msg = f"{self.name}: sightings() is already being iterated"
             raise RuntimeError(msg)
         self._iterating = True
+        failed = False
         try:
             await self.start()
             while True:
@@ -398,8 +403,30 @@ class BleakSource:
                         raise self._failure
                     return
                 yield item
+        except SourceError:
+            failed = True
+            raise
         finally:
-            await self.close()
+            self._iterating = False
+            if failed:
+                await self._stand_down()
+            else:
+                await self.close()
+
+    async def _stand_down(self) -> None:
+        """After a failure: stop the watchdog and the scanner, ready to be started again."""
+        if self._closed:
+            return
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.cancel()
+            await asyncio.wait({watchdog})
+        async with self._lock:
+            await self._stop_scanner()
+            self._started = False
+        self._failure = None
+        while not self._queue.empty():  # only the end marker is left: the stream read the rest
+            self._queue.get_nowait()
 
     # ----------------------------------------------------------------------- the callback
 

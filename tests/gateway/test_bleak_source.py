@@ -979,6 +979,60 @@ def test_a_failing_watchdog_ends_the_stream_with_a_source_error(
     run(main)
 
 
+def test_a_source_that_failed_to_start_starts_when_asked_again() -> None:
+    # The daemon retries a failed source by iterating it again: a start-up failure (adapter
+    # powered off, missing, no access) must not leave it unusable or closed.
+    async def with_advert() -> None:
+        source = fake_source()
+        scanner = scanner_of(source)
+        scanner.start_errors = [BleakError("adapter 'hci0' not found")] * 2
+        for _ in range(2):
+            with pytest.raises(SourceError):
+                await anext(source.sightings())
+        await source.start()  # what sightings() does first; the advert then waits in the queue
+        scanner.advert()
+        sightings = source.sightings()
+        assert (await next_sighting(sightings)).address == BEACON
+        assert scanner.starts == 3
+        await sightings.aclose()
+        assert scanner.running is False
+        with pytest.raises(RuntimeError, match="closed"):  # a stream that ended cleanly closes
+            await anext(source.sightings())
+
+    run(with_advert)
+
+
+def test_a_source_whose_watchdog_failed_starts_when_asked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = 0
+
+    async def main() -> None:
+        source = fake_source(watchdog_timeout_s=0.05, watchdog_interval_s=0.01)
+        original = source._restart
+
+        async def restart_once_broken(silent_for: float, reason: str = "watchdog") -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise ZeroDivisionError(silent_for)
+            await original(silent_for, reason)
+
+        monkeypatch.setattr(source, "_restart", restart_once_broken)
+        with pytest.raises(SourceError, match="watchdog failed"):
+            async for _ in source.sightings():
+                pass
+        scanner = scanner_of(source)
+        assert scanner.running is False
+        await source.start()  # what sightings() does first; the advert then waits in the queue
+        scanner.advert()
+        sightings = source.sightings()
+        assert (await next_sighting(sightings)).address == BEACON
+        await sightings.aclose()
+
+    run(main)
+
+
 def test_a_raising_event_hook_does_not_stop_scanning() -> None:
     def hook(name: str, fields: dict[str, object]) -> None:
         raise RuntimeError(name, fields)
