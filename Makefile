@@ -38,6 +38,7 @@ typecheck: $(DEV_STAMP)
 imports: $(DEV_STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/beacon-gateway schemas --check
+	$(BIN)/beacon-gateway config-reference --check
 
 unit: $(DEV_STAMP)
 	@scripts/system-deps.sh

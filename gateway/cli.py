@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
 import eid
-from gateway import __version__, keys_cli, sensing_cli
+from gateway import __version__, config_reference, keys_cli, sensing_cli
 from gateway.decode import Decoder, parse_time
 from gateway.errors import ConfigError, GatewayError
 from gateway.registry import KeyRegistry
@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     keys_cli.add_parser(commands)
     sensing_cli.add_parsers(commands)
+    config_reference.add_parser(commands)
     return parser
 
 
@@ -96,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "keys":
             return keys_cli.run(args, sys.stdout)
+        if args.command == "config-reference":
+            return config_reference.run(args, sys.stdout)
         if args.command != "decode":
             return sensing_cli.run(args, sys.stdout)
         return _decode(args, sys.stdout, sys.stderr)

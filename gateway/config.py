@@ -66,14 +66,20 @@ SUBJECT_FIELDS = ("id", "beacon", "alias", "segment", "tag", "flight", "owner_al
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Attribute docstrings are the fields' descriptions: docs/config-reference.md is
+    # generated from them (gateway/config_reference.py).
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class GatewayConfig(_Model):
     """A radio whose sightings this pipeline reads (its id as the source stamps it)."""
 
     id: Identifier
+    """The id its sightings carry; the radio of ``run --bleak`` stamps the top-level
+    ``gateway_id``, so list that one here."""
     position: tuple[Finite, Finite] | None = None
+    """``[x, y]`` in metres; every gateway needs one when the zones have ``rect`` (a floor
+    plan)."""
     rssi_offset_db: Finite = 0.0
     """dB added to this gateway's RSSI: antenna gain, enclosure, mounting."""
 
@@ -82,9 +88,16 @@ class ZoneConfig(_Model):
     """A zone: one or more gateways; a rectangle on a floor plan, or a radius around them."""
 
     id: Identifier
+    """The zone's id, as events and trigger rules name it."""
     gateways: Annotated[list[Identifier], Field(min_length=1)]
+    """Ids of ``[[gateways]]`` whose sightings score this zone; a gateway is in one zone at
+    most."""
     radius_m: Positive | None = None
+    """Without a floor plan: in the zone only within this estimated distance (m) of its
+    strongest gateway; none: at any distance."""
     rect: tuple[Finite, Finite, Finite, Finite] | None = None
+    """``[x0, y0, x1, y1]`` in metres (x0 < x1, y0 < y1): a floor-plan zone; every zone has
+    one or none does."""
 
     @pydantic.field_validator("rect")
     @classmethod
@@ -101,23 +114,31 @@ class UidBeacon(_Model):
     """A UID beacon on the allow-list."""
 
     id: Identifier
+    """The beacon id events and the subjects file use for it."""
     namespace: Annotated[Hex, Field(min_length=20, max_length=20)]
+    """The 10-byte namespace of its UID frames, 20 hex digits."""
     instance: Annotated[Hex, Field(min_length=12, max_length=12)]
+    """The 6-byte instance of its UID frames, 12 hex digits."""
 
 
 class UrlBeacon(_Model):
     """A URL beacon on the allow-list."""
 
     id: Identifier
+    """The beacon id events and the subjects file use for it."""
     url: Annotated[str, Field(min_length=1, max_length=256)]
+    """The URL its URL frames carry, decoded (``https://www.example.com/``)."""
 
 
 class ProximityConfig(_Model):
     """Proximity band edges (m) and their hysteresis."""
 
     immediate_m: Positive = _BANDS.immediate_m
+    """Closer than this (m) is ``immediate``; must be less than ``near_m``."""
     near_m: Positive = _BANDS.near_m
+    """Closer than this (m) is ``near``, farther ``far``."""
     hysteresis: Annotated[float, Field(ge=0, lt=1)] = _BANDS.hysteresis
+    """A band changes only once the distance is this share past the edge (0.2: 20 %)."""
 
     @pydantic.model_validator(mode="after")
     def _ordered(self) -> ProximityConfig:
@@ -131,21 +152,35 @@ class PresenceConfig(_Model):
     """Presence tuning (gateway.core.presence explains each knob)."""
 
     filter: presence_defaults.FilterKind = "kalman"
+    """The RSSI filter of each beacon-gateway link."""
     enter_debounce_s: NonNegative = presence_defaults.ENTER_DEBOUNCE_S
+    """A zone must lead this long (s) before it is entered."""
     enter_min_sightings: Annotated[int, Field(ge=1)] = presence_defaults.ENTER_MIN_SIGHTINGS
+    """An enter also needs this many sightings of the leading zone."""
     switch_margin_db: NonNegative = presence_defaults.SWITCH_MARGIN_DB
+    """Another zone must be this much stronger (dB) to take over (zones by gateway)."""
     fit_margin_db: NonNegative = presence_defaults.FIT_MARGIN_DB
+    """The same margin on the zones' misfit (RMS dB) with a floor plan."""
     switch_evidence_db_s: Positive = presence_defaults.SWITCH_EVIDENCE_DB_S
+    """A zone change needs the lead past the margin, summed over time, to reach this (dB s)."""
     radius_hysteresis: NonNegative = presence_defaults.RADIUS_HYSTERESIS
+    """Once inside, a zone's ``radius_m`` stretches by this share before the beacon is out."""
     exit_intervals: Positive = presence_defaults.EXIT_INTERVALS
+    """Silence of this many of the beacon's advertising intervals is an exit."""
     min_exit_timeout_s: Positive = presence_defaults.MIN_EXIT_TIMEOUT_S
+    """The exit timeout is never shorter than this (s)."""
     max_exit_timeout_s: Positive = presence_defaults.MAX_EXIT_TIMEOUT_S
+    """The exit timeout is never longer than this (s); at least ``min_exit_timeout_s``."""
     dwell_thresholds_s: list[Positive] = Field(
         default_factory=lambda: list(presence_defaults.DWELL_THRESHOLDS_S)
     )
+    """Moments after an enter (s) reported as "dwelled N s" events."""
     dwell_interval_s: NonNegative = presence_defaults.DWELL_INTERVAL_S
+    """A periodic dwell event this often (s) while present; 0 turns them off."""
     path_loss_exponent: Annotated[float, Field(ge=1, le=6)] = DEFAULT_PATH_LOSS_EXPONENT
+    """The log-distance model's exponent, for distances and the floor plan (2: free space)."""
     proximity: ProximityConfig = Field(default_factory=ProximityConfig)
+    """Proximity bands."""
 
     @pydantic.model_validator(mode="after")
     def _timeouts(self) -> PresenceConfig:
@@ -165,21 +200,33 @@ class PublishConfig(_Model):
     raw_eids: bool = False
     """Debugging only: put the raw EID in events. Raw EIDs let anyone track a beacon."""
     telemetry_interval_s: NonNegative = TELEMETRY_INTERVAL_S
+    """A beacon's telemetry (TLM, eTLM) is published at most this often (s)."""
 
 
 class TriggerConfig(_Model):
     """A trigger rule (gateway.core.triggers)."""
 
     id: Identifier
+    """The rule's id: its events' ``rule``."""
     on: Literal["enter", "dwell", "exit", "unseen"]
+    """The change it reacts to; ``unseen``: not heard anywhere for ``unseen_s`` after an exit
+    by silence."""
     action: Identifier
+    """Its events' ``action`` (``offer``, ``notify``, ``alert``...)."""
     zone: Identifier | None = None
+    """Only changes in this zone; none: any zone."""
     min_dwell_s: Positive | None = None
+    """``dwell`` rules only: fire once per stay, when the dwell reaches this (s)."""
     unseen_s: Positive | None = None
+    """``unseen`` rules only, and required there: how long (s) unheard after the exit."""
     proximity: list[Proximity] | None = None
+    """Only changes in these proximity bands; none: any."""
     subject_kind: Literal["customer", "bag"] | None = None
+    """Only beacons with a subject of this kind; none: any beacon."""
     where: dict[Identifier, list[str | int | float | bool]] = Field(default_factory=dict)
+    """Subject attribute -> the values it may have (``segment = ["gold"]``): all must match."""
     cooldown_s: NonNegative = 0.0
+    """Fires at most once per this many seconds per beacon."""
 
     @pydantic.model_validator(mode="after")
     def _consistent(self) -> TriggerConfig:
@@ -199,22 +246,38 @@ class Config(_Model):
     """The whole gateway configuration."""
 
     site: Identifier
+    """The site (store, airport hall): events' ``site`` and a topic level."""
     gateway_id: Identifier
+    """This gateway: events' ``gateway_id``, a topic level, the default MQTT client id, and
+    the id the radio of ``run --bleak`` stamps on its sightings."""
     key_registry: Path | None = None
+    """The key registry of the EID beacons (relative: to this file); none: EIDs unresolved."""
     subjects: Path | None = None
+    """The subjects file: customers and bags behind the beacons (relative: to this file)."""
     gateways: Annotated[list[GatewayConfig], Field(min_length=1)]
+    """The radios whose sightings this pipeline reads; ids unique."""
     zones: list[ZoneConfig] = Field(default_factory=list)
+    """Zones; without any, every gateway is a zone of its own, named like it."""
     uid_beacons: list[UidBeacon] = Field(default_factory=list)
+    """The UID beacons on the allow-list; other UID frames are ignored."""
     url_beacons: list[UrlBeacon] = Field(default_factory=list)
+    """The URL beacons on the allow-list; other URL frames are ignored."""
     beacon_calibration_db: dict[Identifier, Finite] = Field(default_factory=dict)
+    """Beacon id -> dB added to that beacon's RSSI (its own calibration error)."""
     presence: PresenceConfig = Field(default_factory=PresenceConfig)
+    """Presence tuning."""
     publish: PublishConfig = Field(default_factory=PublishConfig)
+    """What events may carry."""
     triggers: list[TriggerConfig] = Field(default_factory=list)
+    """Trigger rules; ids unique."""
     mqtt: MqttConfig | None = None
     """Without it, ``run`` writes events to standard output as JSON lines."""
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    """The durable outbox events wait in until the broker acknowledges them."""
     http: HttpConfig = Field(default_factory=HttpConfig)
+    """``/metrics``, ``/healthz`` and the live view."""
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    """Logs."""
 
     def zone_specs(self) -> list[ZoneSpec]:
         """The zones; without any, each gateway is a zone of its own (named like it)."""

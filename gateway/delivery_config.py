@@ -29,7 +29,8 @@ TopicSegment = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Attribute docstrings are the fields' descriptions (docs/config-reference.md).
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class TlsConfig(_Section):
@@ -38,7 +39,9 @@ class TlsConfig(_Section):
     ca_file: Path | None = None
     """PEM CA bundle; none: the system's trust store."""
     cert_file: Path | None = None
+    """PEM client certificate, for a broker that asks for one (with ``key_file``)."""
     key_file: Path | None = None
+    """The client certificate's PEM private key, unencrypted (with ``cert_file``)."""
     insecure: bool = False
     """Turn certificate and host name verification off (a test bench only; logged loudly)."""
 
@@ -54,25 +57,37 @@ class MqttConfig(_Section):
     """The broker and how to publish to it."""
 
     host: Annotated[str, Field(min_length=1, max_length=253)]
+    """The broker's host name or address (with TLS: a name its certificate was issued for)."""
     port: Port | None = None
     """Default 1883, or 8883 with TLS."""
     protocol: Literal["5", "3.1.1"] = "5"
+    """MQTT version; refused publishes (PUBACK reason codes) are only visible over MQTT 5."""
     client_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     """Default ``beacon-gateway-<gateway_id>``: stable, so the broker keeps the session."""
     username: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    """The broker user name; none: connect anonymously."""
     password_file: Path | None = None
+    """A file holding the password; else ``BEACON_GATEWAY_MQTT_PASSWORD`` or the systemd
+    credential ``mqtt-password``."""
     tls: TlsConfig | None = None
+    """TLS to the broker; none: plain TCP."""
     topic_prefix: TopicSegment = "beacon-gateway"
+    """The first level of every topic (docs/mqtt.md)."""
     keepalive_s: Annotated[int, Field(ge=5, le=65535)] = 30
+    """MQTT keep-alive (s); also how soon the broker notices a dead gateway (1.5 x)."""
     session_expiry_s: Annotated[int, Field(ge=0)] = 3600
+    """MQTT 5: how long (s) the broker keeps the session after a disconnect."""
     will_delay_s: Annotated[int, Field(ge=0)] = 5
     """MQTT 5: the broker waits this long before publishing the will (``offline``), so a quick
     reconnect does not flap the status (capped at ``session_expiry_s``)."""
     max_inflight: Annotated[int, Field(ge=1, le=65535)] = 20
     """The most unacknowledged publishes; the broker's Receive Maximum lowers it."""
     backoff_base_s: Seconds = 1.0
+    """Reconnect backoff (full jitter): the first delay's ceiling (s)."""
     backoff_cap_s: Seconds = 60.0
+    """Reconnect backoff: the longest delay's ceiling (s); at least ``backoff_base_s``."""
     connect_timeout_s: Seconds = 10.0
+    """Bound (s) on a connection attempt, and again on the wait for CONNACK."""
     on_refused: Literal["retry", "park"] = "retry"
     """What to do when the broker refuses a publish (PUBACK reason >= 0x80)."""
     max_attempts: Annotated[int, Field(ge=1)] = 10
@@ -100,8 +115,11 @@ class OutboxConfig(_Section):
     """Default: ``$STATE_DIRECTORY/outbox.sqlite3`` under systemd, else
     /var/lib/beacon-gateway/outbox.sqlite3."""
     max_events: Annotated[int, Field(ge=1)] = 1_000_000
+    """The outbox holds at most this many events."""
     max_mb: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    """A bound on the events' payloads too (MiB); none: only ``max_events``."""
     when_full: Literal["drop-oldest", "drop-newest"] = "drop-oldest"
+    """Which events are dropped when full (counted and logged either way)."""
     synchronous: Literal["full", "normal"] = "full"
     """``full`` survives power loss; ``normal`` survives crashes and spares SD cards."""
 
@@ -114,18 +132,21 @@ class OutboxConfig(_Section):
 
 
 class HttpConfig(_Section):
-    """``/metrics`` (Prometheus) and ``/healthz``, on loopback by default."""
+    """``/metrics`` (Prometheus), ``/healthz`` and the live view (``/``), on loopback by default."""
 
     enabled: bool = True
+    """Serve ``/metrics``, ``/healthz`` and the live view (while ``run`` publishes to MQTT)."""
     host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    """Address to listen on; loopback keeps metrics off the network."""
     port: Annotated[int, Field(ge=0, le=65535)] = 9464
-    """0 picks a free port (tests)."""
+    """The port; 0 picks a free one (tests)."""
 
 
 class LoggingConfig(_Section):
     """structlog output."""
 
     level: Literal["debug", "info", "warning", "error"] = "info"
+    """The lowest level logged."""
     format: Literal["auto", "json", "console"] = "auto"
     """``auto``: console on a terminal, JSON lines otherwise (journald)."""
 

@@ -39,35 +39,55 @@ Text = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Attribute docstrings are the fields' descriptions (docs/config-reference.md).
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class _Customer(_Model):
+    """A customer carrying a beacon (a loyalty tag, an app)."""
+
     id: Identifier
+    """The customer's id (unique among customers)."""
     beacon: Identifier
+    """The beacon id: of the key registry or of the UID/URL allow-list; one subject each."""
     alias: Text | None = None
+    """A display name, shown in events when ``publish.subject_fields`` allows ``alias``."""
     segment: Identifier | None = None
+    """A customer segment (``gold``), for trigger rules' ``where`` and events."""
     consent: bool
+    """Without consent events name no personal field and no trigger rule fires."""
 
 
 class _Bag(_Model):
+    """A bag carrying a beacon (a bag tag)."""
+
     tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,16}$")]
+    """The bag tag number: the bag's id (unique among bags)."""
     beacon: Identifier
+    """The beacon id: of the key registry or of the UID/URL allow-list; one subject each."""
     flight: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}[0-9]{1,4}[A-Z]?$")] | None = None
+    """The flight (``BA117``)."""
     owner_alias: Text | None = None
+    """The owner's display name."""
     destination: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    """The destination airport's IATA code (``LHR``)."""
 
 
-class _SubjectsFile(_Model):
+class SubjectsFile(_Model):
+    """The subjects file (the model :func:`parse_subjects` checks a document with)."""
+
     version: Literal[1]
+    """The file format's version."""
     customers: list[_Customer] = Field(default_factory=list)
+    """Customers."""
     bags: list[_Bag] = Field(default_factory=list)
+    """Bags."""
 
 
 def parse_subjects(document: dict[str, Any], source: str = "<subjects>") -> SubjectDirectory:
     """Check a parsed subjects document; :class:`ConfigError` lists every problem."""
     try:
-        parsed = _SubjectsFile.model_validate(document)
+        parsed = SubjectsFile.model_validate(document)
     except pydantic.ValidationError as exc:
         raise ConfigError(source, problems_from(exc, document)) from None
     subjects: list[tuple[str, Subject]] = []
