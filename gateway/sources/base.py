@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
 YIELD_EVERY: Final = 32
-"""In virtual time, a played source lets other tasks run every this many sightings: often enough
-for the MQTT publisher, which shares the loop, to keep up with the events of a replay that runs
+"""In virtual time, or paced but behind schedule (a scene the CPU cannot play at the asked speed),
+a played source lets other tasks run every this many sightings: often enough for the MQTT
+publisher, which shares the loop, to keep up with the events of a replay that runs
 the CPU flat out (the store scene makes an event per ~100 sightings; at 256 the outbox backlog
 grew all day), for about 1 % of the replay's time."""
 EDDYSTONE_SERVICE_UUID: Final = "0000feaa-0000-1000-8000-00805f9b34fb"
@@ -118,13 +119,14 @@ async def played(
     began = clock()
     first: float | None = None
     for count, sighting in enumerate(sightings):
+        delay = 0.0
         if realtime:
             first = sighting.at if first is None else first
             delay = began + (sighting.at - first) / speed - clock()
-            if delay > 0:
-                await sleep(delay)
+        if delay > 0:
+            await sleep(delay)
         elif count % YIELD_EVERY == 0:
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # never starve the loop: publisher, ticks, signal handlers
         yield sighting
 
 
