@@ -1,5 +1,6 @@
-# beacon-gateway developer entry points. `make demo` runs the main job, `make test` every test and
-# check (what CI runs). Each creates its own virtualenv under .venv and installs what it needs.
+# beacon-gateway developer entry points. `make demo` runs the whole system, `make test` every
+# test and check (what CI runs). Each creates its own virtualenv under .venv and installs what
+# it needs.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -21,9 +22,15 @@ $(BENCH_STAMP): pyproject.toml scripts/venv.sh
 	@PYTHON=$(PYTHON) scripts/venv.sh $(VENV) $@ bench
 	@touch $(RUN_STAMP)
 
-## demo: decode the shipped sample advertisements and resolve their EIDs against the test keys
+## demo: the whole system: a simulated scene through the real gateway to a private mosquitto,
+# the events as a subscriber sees them, and a summary scored against the scene's ground truth.
+# SCENE=airport for the airport scene (or a scene file); DEMO_ARGS for more (--speed, --seed,
+# --quiet; see beacon-gateway demo --help). Ctrl-C stops everything it started.
+SCENE ?= store
+DEMO_ARGS ?=
 demo: $(RUN_STAMP)
-	$(BIN)/beacon-gateway decode configs/samples/mixed.txt --registry configs/test-registry.toml
+	@scripts/system-deps.sh demo
+	$(BIN)/beacon-gateway demo --scene "$(SCENE)" $(DEMO_ARGS)
 
 ## test: every check CI runs (lint, format, types, import contracts, tests with coverage gates)
 test: lint typecheck imports unit

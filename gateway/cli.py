@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Final, TextIO
 import eid
 from gateway import __version__, config_reference, keys_cli, sensing_cli
 from gateway.decode import Decoder, parse_time
+from gateway.demo import command as demo_command
 from gateway.errors import ConfigError, GatewayError
 from gateway.registry import KeyRegistry
 from gateway.sealed_file import find_sealing_key
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     keys_cli.add_parser(commands)
     sensing_cli.add_parsers(commands)
+    demo_command.add_parser(commands)
     config_reference.add_parser(commands)
     return parser
 
@@ -97,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "keys":
             return keys_cli.run(args, sys.stdout)
+        if args.command == "demo":
+            return demo_command.run(args)
         if args.command == "config-reference":
             return config_reference.run(args, sys.stdout)
         if args.command != "decode":
