@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-import structlog
 from prometheus_client import generate_latest
 
 from gateway.daemon import Daemon
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
     from gateway.sources.base import SightingSource
 
 CLIENT_ID_PREFIX: Final = "beacon-gateway-"
-_log = structlog.get_logger(__name__)
 
 
 def mqtt_settings(config: Config, source: str) -> MqttSettings:
@@ -98,7 +96,6 @@ async def serve(
     outbox = await open_outbox(config, notifier)
     if outbox is None:
         return  # stopped while waiting for the outbox
-    outbox_config = config.outbox
     try:
         daemon = _build(
             config, settings, assembly, source, outbox, finite, horizon_s, speed, notifier
@@ -106,11 +103,6 @@ async def serve(
     except BaseException:
         await outbox.aclose()
         raise
-    _log.info(
-        "outbox_opened",
-        path=str(outbox_config.resolved_path()),
-        depth=outbox.stats().depth,
-    )
     try:
         await daemon.run()
     except ExceptionGroup as group:

@@ -17,7 +17,7 @@ from gateway.core.baseline import NaiveBaseline
 from gateway.core.pipeline import Pipeline
 from gateway.core.presence import PresenceChange
 from gateway.daemon_setup import mqtt_settings, serve
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, Problem
 from gateway.events import EventBuilder, json_schemas
 from gateway.ops import logs
 from gateway.registry import KeyRegistry
@@ -166,6 +166,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
 
             source = ReplaySource(args.replay, realtime=args.realtime, speed=args.speed)
         else:
+            _check_radio_zoned(config, str(args.config))
             from gateway.sources.bleak_scanner import BleakSource, log_event  # noqa: PLC0415
 
             source = BleakSource(
@@ -196,6 +197,19 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if last is not None and args.bleak is False:
         _emit(assembly.events, assembly.pipeline.tick(last + horizon + 1), out)
     return EXIT_OK
+
+
+def _check_radio_zoned(config: Config, source: str) -> None:
+    """The radio's sightings carry ``gateway_id``: a gateway in no zone would place nobody."""
+    zoned = {gateway for spec in config.zone_specs() for gateway in spec.gateways}
+    if config.gateway_id not in zoned:
+        problem = Problem(
+            "gateway_id",
+            "is in no zone, so this radio's sightings would place nobody: list it in "
+            "[[gateways]] and in a zone's gateways (or leave [[zones]] out)",
+            repr(config.gateway_id),
+        )
+        raise ConfigError(source, [problem])
 
 
 def _scene_config(document: dict[str, Any], **presence: Any) -> Config:  # noqa: ANN401

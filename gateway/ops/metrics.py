@@ -104,7 +104,7 @@ class GatewayCollector:
             if hasattr(snapshot, "scanner_restarts"):
                 yield CounterMetricFamily(
                     f"{PREFIX}_scanner_restarts",
-                    "Scanner restarts by the silence watchdog.",
+                    "Scanner restarts: after silence, or the adapter off, gone or not scanning.",
                     value=snapshot.scanner_restarts,
                 )
 

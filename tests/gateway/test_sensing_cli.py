@@ -133,3 +133,20 @@ def test_run_replays_a_capture(tmp_path: Path, capsys: pytest.CaptureFixture[str
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {e["zone"] for e in events if e["type"] == "enter"} <= {"gw-left", "gw-right"}
     assert any(e["type"] == "enter" for e in events)
+
+
+def test_run_bleak_refuses_a_radio_in_no_zone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The radio's sightings carry gateway_id: in no zone, they would place nobody, silently.
+    config = tmp_path / "site.toml"
+    config.write_text(
+        'site = "s"\ngateway_id = "gw-ceiling"\n'
+        '[[gateways]]\nid = "gw-entrance"\n'
+        '[[zones]]\nid = "entrance"\ngateways = ["gw-entrance"]\n',
+        encoding="utf-8",
+    )
+    assert main(["run", "--bleak", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "gateway_id: is in no zone" in err
+    assert "'gw-ceiling'" in err
