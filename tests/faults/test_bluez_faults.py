@@ -38,13 +38,11 @@ from tests.gateway.fake_bluez import (
     FakeAdapter,
     FakeBluez,
     FakeDevice,
-    dbus_daemon_path,
-    start_private_bus,
 )
 from tests.gateway.test_bleak_source import FAST, Events, run
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Awaitable, Callable
 
     from gateway.core.sighting import Sighting
     from tests.faults.report import FaultReport
@@ -56,23 +54,6 @@ SIGHTINGS_PER_PHASE: Final = 20 if long_mode() else 5
 """Sightings awaited before each fault and after each return."""
 HANG_GUARD_S: Final = 20.0
 """Every wait gives up (and fails the test) after this long: a hang guard, not a timing."""
-
-
-@pytest.fixture
-def system_bus(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """A private dbus-daemon that bleak takes for the system bus."""
-    executable = dbus_daemon_path()
-    if executable is None:
-        pytest.skip("dbus-daemon is not installed (Debian: apt-get install dbus-daemon)")
-    bus = start_private_bus(tmp_path_factory.mktemp("bus"), executable)
-    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
-    monkeypatch.delenv("BLEAK_DBUS_AUTH_UID", raising=False)
-    try:
-        yield bus.address
-    finally:
-        bus.stop()
 
 
 async def until(predicate: Callable[[], bool], what: str) -> None:

@@ -41,13 +41,11 @@ from tests.gateway.fake_bluez import (
     IN_PROGRESS,
     FakeBluez,
     FakeDevice,
-    dbus_daemon_path,
-    start_private_bus,
     wait_until,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+    from collections.abc import AsyncIterator, Callable, Coroutine
 
     from gateway.core.sighting import Sighting
     from gateway.sources.base import SightingSource
@@ -125,24 +123,6 @@ async def drop_bleak_manager() -> None:
 async def next_sighting(sightings: AsyncIterator[Sighting]) -> Sighting:
     async with asyncio.timeout(5):  # a hang guard, not a timing assertion
         return await anext(sightings)
-
-
-@pytest.fixture
-def system_bus(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """A private dbus-daemon that bleak takes for the system bus."""
-    executable = dbus_daemon_path()
-    if executable is None:
-        pytest.skip("dbus-daemon is not installed (Debian: apt-get install dbus-daemon)")
-    # tmp_path_factory: a short directory, since a unix socket path must fit in ~107 bytes
-    bus = start_private_bus(tmp_path_factory.mktemp("bus"), executable)
-    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
-    monkeypatch.delenv("BLEAK_DBUS_AUTH_UID", raising=False)
-    try:
-        yield bus.address
-    finally:
-        bus.stop()
 
 
 # =========================================================================== real BlueZ backend
