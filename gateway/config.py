@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.config_env import apply_environment, name_overrides
 from gateway.core import presence as presence_defaults
+from gateway.core.fleet import BATCH_INTERVAL_S, REPORT_INTERVAL_S
 from gateway.core.floorplan import MAX_CELLS, FloorPlan
 from gateway.core.pipeline import TELEMETRY_INTERVAL_S
 from gateway.core.presence import PresenceSettings, ZoneSpec
@@ -163,6 +164,8 @@ class PresenceConfig(_Model):
     """The same margin on the zones' misfit (RMS dB) with a floor plan."""
     switch_evidence_db_s: Positive = presence_defaults.SWITCH_EVIDENCE_DB_S
     """A zone change needs the lead past the margin, summed over time, to reach this (dB s)."""
+    min_stay_s: NonNegative = presence_defaults.MIN_STAY_S
+    """...and the beacon to have stayed this long (s) in its zone: no flicker between two."""
     radius_hysteresis: NonNegative = presence_defaults.RADIUS_HYSTERESIS
     """Once inside, a zone's ``radius_m`` stretches by this share before the beacon is out."""
     exit_intervals: Positive = presence_defaults.EXIT_INTERVALS
@@ -242,6 +245,22 @@ class TriggerConfig(_Model):
         return self
 
 
+class FleetConfig(_Model):
+    """This gateway's part in a fleet (docs/fleet.md)."""
+
+    mode: Literal["off", "edge", "keyless"] = "off"
+    """"off": publish events. "edge": resolve here and publish observations for the site's
+    arbiter. "keyless": publish unresolved sightings for the resolver workers (no keys here)."""
+    shards: Annotated[int, Field(ge=1, le=1024)] = 1
+    """Arbiter shards: observations of a beacon go to ``.../fleet/observations/<shard>``."""
+    share_group: Identifier = "resolvers"
+    """The MQTT 5 shared subscription group of the resolver workers."""
+    report_interval_s: Positive = REPORT_INTERVAL_S
+    """Each address's (or beacon's) filtered RSSI is reported at most this often (s)."""
+    batch_interval_s: Positive = BATCH_INTERVAL_S
+    """Reports wait at most this long (s) for their batch."""
+
+
 class Config(_Model):
     """The whole gateway configuration."""
 
@@ -278,6 +297,8 @@ class Config(_Model):
     """``/metrics``, ``/healthz`` and the live view."""
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     """Logs."""
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
+    """Many gateways, one arbiter; central resolution by resolver workers."""
 
     def zone_specs(self) -> list[ZoneSpec]:
         """The zones; without any, each gateway is a zone of its own (named like it)."""
@@ -307,6 +328,7 @@ class Config(_Model):
             switch_margin_db=p.switch_margin_db,
             fit_margin_db=p.fit_margin_db,
             switch_evidence_db_s=p.switch_evidence_db_s,
+            min_stay_s=p.min_stay_s,
             radius_hysteresis=p.radius_hysteresis,
             exit_intervals=p.exit_intervals,
             min_exit_timeout_s=p.min_exit_timeout_s,

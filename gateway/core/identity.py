@@ -176,6 +176,10 @@ class Identifier:
         """Beacons whose recent eTLM readings are remembered (at most the registered ones)."""
         return len(self._readings)
 
+    def note_upstream(self, found: Identified | Telemetry) -> None:
+        """Count what an upstream stage identified (a resolver worker, an edge gateway)."""
+        self.counts[Outcome.IDENTIFIED if isinstance(found, Identified) else Outcome.TELEMETRY] += 1
+
     def identify(self, sighting: Sighting) -> Identified | Telemetry | None:
         """The beacon behind ``sighting``, its telemetry, or None (counted in :attr:`counts`)."""
         at = sighting.at

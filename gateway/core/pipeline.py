@@ -88,7 +88,11 @@ class Pipeline:
         next_tick = self._next_tick
         if next_tick is None or at >= next_tick:
             outputs += self.tick(at)
-        found = self.identifier.identify(sighting)
+        found = sighting.resolved
+        if found is None:
+            found = self.identifier.identify(sighting)
+        else:
+            self.identifier.note_upstream(found)
         if found is None:
             return outputs
         if isinstance(found, Identified):

@@ -8,7 +8,8 @@ plus each gateway's RSSI offset. The beacon is in at most one zone at a time:
   sightings before it is entered; the change is dated from when it began to lead;
 - **zone change**, only past a margin: another zone's lead over the current one beyond the
   margin (``switch_margin_db``; ``fit_margin_db`` with a floor plan), summed over time, must
-  reach ``switch_evidence_db_s``; it is an exit of the old zone and an enter of the new one, both
+  reach ``switch_evidence_db_s``, and the beacon must have stayed ``min_stay_s`` in its zone;
+  it is an exit of the old zone and an enter of the new one, both
   dated from when the new zone began to lead;
 - **exit** by silence: when no gateway has heard the beacon for ``exit_intervals`` of its own
   advertising interval (learned from the gaps between its adverts, clamped to
@@ -60,6 +61,9 @@ docs/performance.md)."""
 REFIT_S: Final = 0.5
 """Floor-plan scores are refitted at most this often per beacon: several gateways hear one
 advert within milliseconds, and one fit per advert is enough."""
+MIN_STAY_S: Final = 5.0
+"""A zone once entered is kept at least this long (sighting time) before another can take over:
+an operator's map should not flicker between two gateways a bag lies between."""
 MAX_LEAD_DB: Final = 10.0
 """A lead counts at most this much per second, so one wild sample cannot decide alone."""
 RADIUS_HYSTERESIS: Final = 0.25
@@ -126,6 +130,7 @@ class PresenceSettings:
     switch_margin_db: float = SWITCH_MARGIN_DB
     fit_margin_db: float = FIT_MARGIN_DB
     switch_evidence_db_s: float = SWITCH_EVIDENCE_DB_S
+    min_stay_s: float = MIN_STAY_S
     radius_hysteresis: float = RADIUS_HYSTERESIS
     exit_intervals: float = EXIT_INTERVALS
     min_exit_timeout_s: float = MIN_EXIT_TIMEOUT_S
@@ -420,7 +425,7 @@ class PresenceEngine:
             return
         step = min(max(elapsed, 0.0), self._max_step(track))
         winner = self._accumulate(track, scores, margin, step, now)
-        if winner is None:
+        if winner is None or now - track.entered_at < self.settings.min_stay_s:
             return
         since = track.evidence_since[winner]
         reason = ExitReason.OUT_OF_RANGE if winner == _OUT else ExitReason.MOVED
