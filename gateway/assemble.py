@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gateway.core.fleet import Reporter
 from gateway.core.identity import EidKey, Identifier
 from gateway.core.pipeline import Pipeline
 from gateway.core.presence import PresenceEngine
 from gateway.core.triggers import TriggerEngine
+from gateway.errors import ConfigError, Problem
 from gateway.events import EventBuilder
+from gateway.fleet.reporting import ReportingPipeline
+from gateway.topics import FleetTopics
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -19,10 +24,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Assembly:
-    """A pipeline and the builder of its events."""
+    """A pipeline and the builder of its events.
+
+    ``reporting`` is set in a fleet gateway: the daemon runs it instead of ``pipeline``
+    (docs/fleet.md).
+    """
 
     pipeline: Pipeline
     events: EventBuilder
+    reporting: ReportingPipeline | None = None
 
 
 def assemble(
@@ -64,4 +74,41 @@ def assemble(
         subject_fields=frozenset(config.publish.subject_fields),
         raw_eid=pipeline.raw_eid if config.publish.raw_eids else None,
     )
-    return Assembly(pipeline, events)
+    reporting = None
+    if config.fleet.mode != "off":
+        assert config.mqtt is not None  # noqa: S101 - check_fleet() ran first
+        fleet = config.fleet
+        edge = identifier if fleet.mode == "edge" else None
+
+        def reporter(gateway: str) -> Reporter:
+            return Reporter(
+                gateway,
+                int.from_bytes(os.urandom(4), "big"),  # this run's name: never reused
+                identifier=edge,
+                report_interval_s=fleet.report_interval_s,
+                batch_interval_s=fleet.batch_interval_s,
+            )
+
+        topics = FleetTopics(config.mqtt.topic_prefix, config.site)
+        reporting = ReportingPipeline(reporter, topics, fleet.shards, edge)
+    return Assembly(pipeline, events, reporting)
+
+
+def check_fleet(config: Config, source: str) -> None:
+    """Refuse a fleet mode the rest of the configuration contradicts (naming the field)."""
+    mode = config.fleet.mode
+    if mode == "off":
+        return
+    problems = []
+    if config.mqtt is None:
+        problems.append(Problem("mqtt", f"is needed with fleet.mode {mode!r}"))
+    if mode == "keyless" and config.key_registry is not None:
+        problems.append(
+            Problem(
+                "key_registry",
+                "must not be set with fleet.mode 'keyless': keys stay with the resolver workers",
+                str(config.key_registry),
+            )
+        )
+    if problems:
+        raise ConfigError(source, problems)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, TextIO
 
 import eid
-from gateway import __version__, config_reference, keys_cli, sensing_cli
+from gateway import __version__, config_reference, fleet_cli, keys_cli, sensing_cli
 from gateway.decode import Decoder, parse_time
 from gateway.demo import command as demo_command
 from gateway.errors import ConfigError, GatewayError
@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     keys_cli.add_parser(commands)
     sensing_cli.add_parsers(commands)
+    fleet_cli.add_parser(commands)
     demo_command.add_parser(commands)
     config_reference.add_parser(commands)
     return parser
@@ -97,12 +98,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "keys":
-            return keys_cli.run(args, sys.stdout)
         if args.command == "demo":
             return demo_command.run(args)
-        if args.command == "config-reference":
-            return config_reference.run(args, sys.stdout)
+        commands = {
+            "keys": keys_cli.run,
+            "resolve": fleet_cli.run,
+            "config-reference": config_reference.run,
+        }
+        if args.command in commands:
+            return commands[args.command](args, sys.stdout)
         if args.command != "decode":
             return sensing_cli.run(args, sys.stdout)
         return _decode(args, sys.stdout, sys.stderr)

@@ -31,18 +31,20 @@ import structlog
 
 from gateway.core.presence import PresenceChange
 from gateway.core.triggers import TriggerFired
+from gateway.core.wire import Batch
 from gateway.delivery.message import Message
 from gateway.delivery.outbox_async import OutboxHealth
 from gateway.ops.sdnotify import Notifier
 from gateway.sources.base import SourceError, SourceErrorReason, SourceOutage
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from gateway.assemble import Assembly
-    from gateway.core.pipeline import Output
+    from gateway.core.pipeline import Output, Pipeline
     from gateway.delivery.mqtt import MqttPublisher
     from gateway.delivery.outbox import AsyncOutbox
+    from gateway.fleet.reporting import ReportingPipeline
     from gateway.ops.http import OpsServer
     from gateway.ops.live import LiveState
     from gateway.sources.base import SightingSource
@@ -140,6 +142,7 @@ class Daemon:
         self._last_at: float | None = None
         self._speed = speed
         self.live = live
+        self._sensing: Pipeline | ReportingPipeline = assembly.reporting or assembly.pipeline
 
     def stop(self) -> None:
         """Ask the daemon to stop (signal handlers call this)."""
@@ -197,7 +200,7 @@ class Daemon:
                 async for sighting in self.source.sightings():
                     self.counts.source_error = None
                     delay = SOURCE_RETRY_S[0]
-                    await self._accept(sighting.at, self.assembly.pipeline.process(sighting))
+                    await self._accept(sighting.at, self._sensing.process(sighting))
             except SourceError as exc:
                 reason = str(exc.reason)
                 self.counts.source_error = f"{reason}: {exc}"
@@ -216,19 +219,22 @@ class Daemon:
             break
         if self._last_at is not None:
             # The recording ended: settle what its silence decides (exits, unseen rules).
-            await self._put(self.assembly.pipeline.tick(self._last_at + self._horizon + 1))
+            await self._put(self._sensing.tick(self._last_at + self._horizon + 1))
         _log.info("source_ended", sightings=self.counts.sightings)
 
-    async def _accept(self, at: float, outputs: list[Output]) -> None:
+    async def _accept(self, at: float, outputs: Sequence[Output | Batch]) -> None:
         self.counts.sightings += 1
         self._last_at = at if self._last_at is None else max(self._last_at, at)
         self.counts.last_sighting_mono = self._monotonic()
         if outputs:
             await self._put(outputs)
 
-    async def _put(self, outputs: list[Output]) -> None:
+    async def _put(self, outputs: Sequence[Output | Batch]) -> None:
         events = self.assembly.events
         for output in outputs:
+            if isinstance(output, Batch):  # a fleet gateway's report (docs/fleet.md)
+                await self._put_batch(output)
+                continue
             event = events.build(output)
             kind = _kind(output)
             self.counts.events[kind] = self.counts.events.get(kind, 0) + 1
@@ -242,6 +248,13 @@ class Daemon:
             if self.live is not None:
                 self.live.accept(event, key=output.beacon_id)
 
+    async def _put_batch(self, batch: Batch) -> None:
+        reporting = self.assembly.reporting
+        assert reporting is not None  # noqa: S101 - only a reporting pipeline makes batches
+        self.counts.events["batch"] = self.counts.events.get("batch", 0) + 1
+        for message in reporting.messages(batch):
+            await self.outbox.put(message)
+
     def source_now(self) -> float | None:
         """The source's clock: the last sighting's time plus the time since it arrived."""
         arrived = self.counts.last_sighting_mono
@@ -254,7 +267,7 @@ class Daemon:
             await asyncio.sleep(TICK_S)
             now = self.source_now()
             if now is not None:
-                await self._put(self.assembly.pipeline.tick(now))
+                await self._put(self._sensing.tick(now))
 
     # ------------------------------------------------------------------------------- health
 

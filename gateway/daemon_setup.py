@@ -158,4 +158,7 @@ def _build(  # noqa: PLR0917 - internal: the parts of serve()
         live=live,
     )
     registry = metrics_registry(daemon, latency)
+    bind_commit = getattr(source, "bind_commit", None)
+    if callable(bind_commit):  # a source that acknowledges what it read once it is durable
+        bind_commit(outbox.flush)
     return daemon

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from gateway.assemble import assemble
+from gateway.assemble import assemble, check_fleet
 from gateway.asyncapi import ASYNCAPI_FILE, asyncapi_text
 from gateway.config import Config, load_config, parse_config
 from gateway.config_env import apply_environment, name_overrides
@@ -24,6 +24,7 @@ from gateway.registry import KeyRegistry
 from gateway.scoring import Change, Score, score
 from gateway.sealed_file import find_sealing_key
 from gateway.subjects_file import load_subjects
+from gateway.topics import FleetTopics
 
 if TYPE_CHECKING:
     import argparse
@@ -58,6 +59,17 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     sources.add_argument("--replay", type=Path, metavar="CAPTURE", help="a JSONL capture")
     sources.add_argument("--scene", type=Path, help="a simulator scene, played in-process")
     sources.add_argument("--bleak", action="store_true", help="the Bluetooth adapter")
+    sources.add_argument(
+        "--observations",
+        action="store_true",
+        help="arbitrate: the fleet's observations from the broker (docs/fleet.md)",
+    )
+    run.add_argument(
+        "--shard",
+        type=int,
+        action="append",
+        help="with --observations: arbitrate this shard (repeatable; default: all)",
+    )
     run.add_argument("--adapter", help="Bluetooth adapter (hci0)")
     run.add_argument("--seed", type=int, help="scene seed")
     run.add_argument("--realtime", action="store_true", help="pace a scene or capture")
@@ -165,6 +177,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             from gateway.sources.replay import ReplaySource  # noqa: PLC0415
 
             source = ReplaySource(args.replay, realtime=args.realtime, speed=args.speed)
+        elif args.observations:
+            source = _observation_source(config, args)
         else:
             _check_radio_zoned(config, str(args.config))
             from gateway.sources.bleak_scanner import BleakSource, log_event  # noqa: PLC0415
@@ -173,6 +187,11 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
                 gateway=config.gateway_id, adapter=args.adapter, on_event=log_event
             )
     subjects = scene_subjects if config.subjects is None else load_subjects(config.subjects)
+    check_fleet(config, str(args.config or args.scene))
+    if config.fleet.mode != "off" and args.stdout:
+        raise ConfigError(
+            str(args.config), [Problem("fleet.mode", "publishes batches: --stdout prints events")]
+        )
     assembly = assemble(config, registry, subjects)
     # The recording's end settles what its silence decides (exits, unseen rules).
     horizon = config.presence.max_exit_timeout_s + max(
@@ -187,7 +206,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
                 settings,
                 assembly,
                 source,
-                finite=not args.bleak,
+                finite=not (args.bleak or args.observations),
                 horizon_s=horizon,
                 speed=args.speed if args.realtime else 1.0,
             )
@@ -197,6 +216,25 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     if last is not None and args.bleak is False:
         _emit(assembly.events, assembly.pipeline.tick(last + horizon + 1), out)
     return EXIT_OK
+
+
+def _observation_source(config: Config, args: argparse.Namespace) -> SightingSource:
+    """The arbiter's source: the site's observations, of ``--shard`` shards or all."""
+    from gateway.fleet.observations import ObservationSource  # noqa: PLC0415 - only when asked
+
+    shards: list[int] | None = args.shard
+    problems = [
+        Problem("--shard", f"must be 0 to {config.fleet.shards - 1} (fleet.shards)", str(shard))
+        for shard in shards or []
+        if not 0 <= shard < config.fleet.shards
+    ]
+    if config.mqtt is None:
+        problems.append(Problem("mqtt", "is needed to read observations"))
+    if problems:
+        raise ConfigError(str(args.config), problems)
+    settings = mqtt_settings(config, str(args.config))
+    assert config.mqtt is not None  # noqa: S101 - checked above
+    return ObservationSource(settings, FleetTopics(config.mqtt.topic_prefix, config.site), shards)
 
 
 def _check_radio_zoned(config: Config, source: str) -> None:

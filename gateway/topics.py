@@ -61,3 +61,36 @@ class Topics:
         kind = "presence" if event.type in {"enter", "dwell", "exit"} else event.type
         subject = event.subject.id or event.subject.beacon or ANONYMOUS
         return f"{self.base}/{kind}/{safe_segment(subject)}"
+
+
+@dataclass(frozen=True, slots=True)
+class FleetTopics:
+    """The topics of a site's fleet (docs/fleet.md).
+
+    <prefix>/v1/<site>/<gateway>/sightings             a keyless gateway's batches
+    <prefix>/v1/<site>/fleet/observations/<shard>      observations, for the arbiters
+    """
+
+    prefix: str
+    site: str
+
+    @property
+    def site_base(self) -> str:
+        """``<prefix>/v1/<site>``."""
+        return f"{safe_segment(self.prefix)}/{CONTRACT_VERSION}/{safe_segment(self.site)}"
+
+    def sightings(self, gateway: str) -> str:
+        """Where a keyless gateway publishes its sightings batches."""
+        return f"{self.site_base}/{safe_segment(gateway)}/sightings"
+
+    def shared_sightings(self, group: str) -> str:
+        """The resolver workers' shared subscription to every gateway's sightings."""
+        return f"$share/{safe_segment(group)}/{self.site_base}/+/sightings"
+
+    def observations(self, shard: int) -> str:
+        """Where observations of the beacons of ``shard`` go."""
+        return f"{self.site_base}/fleet/observations/{shard}"
+
+    def observations_filter(self) -> str:
+        """Every shard's observations."""
+        return f"{self.site_base}/fleet/observations/+"

@@ -64,7 +64,7 @@ class GatewayCollector:
 
     def _sensing(self) -> Iterator[Metric]:
         daemon = self._daemon
-        counts = daemon.assembly.pipeline.counts()
+        counts = (daemon.assembly.reporting or daemon.assembly.pipeline).counts()
         yield CounterMetricFamily(
             f"{PREFIX}_sightings", "Sightings the pipeline processed.", value=counts.sightings
         )

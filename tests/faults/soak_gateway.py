@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from gateway.core.pipeline import Output
+    from gateway.core.wire import Batch
 
 
 def _size(value: object) -> int:
@@ -119,7 +120,7 @@ def install(samples: Path, start: float, period: float) -> None:
     due = {"hour": 0, "at": start + period}
     per_cipher = objects_per_cipher()
 
-    async def sampled_accept(self: Daemon, at: float, outputs: list[Output]) -> None:
+    async def sampled_accept(self: Daemon, at: float, outputs: Sequence[Output | Batch]) -> None:
         while at >= due["at"]:
             due["hour"] += 1
             due["at"] += period

@@ -1,0 +1,1 @@
+"""The fleet: resolver workers and the arbiter's source of observations (docs/fleet.md)."""

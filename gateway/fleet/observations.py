@@ -1,0 +1,179 @@
+"""The arbiter's source: observations batches from the broker, as already identified sightings.
+
+The arbiter is the ordinary gateway daemon (``beacon-gateway run --observations``) whose source
+is the site's observations: every gateway's reports of every beacon of its shards, published by
+resolver workers (central mode) or by edge gateways. Its presence engine therefore sees each
+beacon through every gateway that hears it and makes one zone decision per beacon, published
+once (docs/fleet.md, "Arbitration").
+
+Delivery: one MQTT 5 client with a persistent session (its own client id, ``<publisher's>-in``)
+subscribed at QoS 1 to ``<prefix>/v1/<site>/fleet/observations/<shard>`` for each of its shards.
+A batch is acknowledged only once the events it caused are committed to the outbox (the daemon
+binds :meth:`ObservationSource.bind_commit` to the outbox's flush), so a killed arbiter gets
+again what it had not finished. A batch seen before (the same name on the same topic: a worker
+redelivered it) is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Final
+
+import paho.mqtt.client as paho
+import structlog
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from gateway.core.fleet import observed_sightings
+from gateway.core.wire import BatchKind, WireError, decode
+from gateway.delivery.mqtt_client import PAHO_LOGGER, properties
+from gateway.delivery.mqtt_tls import build_ssl_context
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    from gateway.core.sighting import Sighting
+    from gateway.delivery.mqtt_settings import MqttSettings
+    from gateway.topics import FleetTopics
+
+REMEMBERED_BATCHES: Final = 200_000
+"""Batch names remembered to skip redeliveries: minutes of a large site's traffic."""
+ACK_EVERY: Final = 32
+"""Acknowledge at least every this many batches (and whenever the queue runs dry)."""
+CLIENT_SUFFIX: Final = "-in"
+
+_log = structlog.get_logger(__name__)
+
+
+class ObservationSource:
+    """Observations of the given shards (all: ``None``) as sightings (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        topics: FleetTopics,
+        shards: Sequence[int] | None = None,
+    ) -> None:
+        if not settings.is_v5:
+            msg = "the arbiter needs MQTT 5 (persistent sessions with expiry)"
+            raise ValueError(msg)
+        self.settings = settings
+        self.topics = topics
+        self.filters = (
+            [topics.observations_filter()]
+            if shards is None
+            else [topics.observations(shard) for shard in sorted(set(shards))]
+        )
+        self.name = "observations"
+        self._committed: Callable[[], Awaitable[None]] | None = None
+        self._seen: OrderedDict[tuple[str, str, int, int], None] = OrderedDict()
+        self.batches = 0
+        self.duplicates = 0
+        self.rejected = 0
+
+    def bind_commit(self, committed: Callable[[], Awaitable[None]]) -> None:
+        """What to await before acknowledging: every event put so far is durable."""
+        self._committed = committed
+
+    async def sightings(self) -> AsyncIterator[Sighting]:
+        """Observations as they arrive, already identified."""
+        loop = asyncio.get_running_loop()
+        inbox: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue()
+
+        def arrived(message: paho.MQTTMessage) -> None:
+            loop.call_soon_threadsafe(inbox.put_nowait, message)
+
+        client = self._client(arrived)
+        client.loop_start()
+        pending: list[paho.MQTTMessage] = []
+        try:
+            while True:
+                message = await inbox.get()
+                for sighting in self._take(message):
+                    yield sighting
+                pending.append(message)
+                if inbox.empty() or len(pending) >= ACK_EVERY:
+                    if self._committed is not None:
+                        await self._committed()
+                    for done in pending:
+                        client.ack(done.mid, done.qos)
+                    pending.clear()
+        finally:
+            client.disconnect()
+            client.loop_stop()
+            reset = getattr(client, "_reset_sockets", None)  # paho #627: see MqttClient
+            if callable(reset):
+                reset(sockpair_only=True)
+
+    def _take(self, message: paho.MQTTMessage) -> list[Sighting]:
+        try:
+            batch = decode(bytes(message.payload))
+        except WireError as exc:
+            self.rejected += 1
+            _log.warning(
+                "batch_rejected", topic=message.topic, reason=str(exc.reason), error=str(exc)
+            )
+            return []
+        if batch.kind is not BatchKind.OBSERVATIONS:
+            self.rejected += 1
+            _log.warning("batch_rejected", topic=message.topic, reason="bad-kind")
+            return []
+        key = (message.topic, *batch.key)
+        if key in self._seen:
+            self.duplicates += 1
+            return []
+        self._seen[key] = None
+        if len(self._seen) > REMEMBERED_BATCHES:
+            self._seen.popitem(last=False)
+        self.batches += 1
+        return list(observed_sightings(batch, self.name))
+
+    def _client(self, on_message: Callable[[paho.MQTTMessage], None]) -> paho.Client:
+        s = self.settings
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"{s.client_id}{CLIENT_SUFFIX}",
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        client.enable_logger(PAHO_LOGGER)
+        client.connect_timeout = s.connect_timeout_s
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.tls is not None:
+            client.tls_set_context(build_ssl_context(s.tls))
+            if s.tls.insecure:
+                client.tls_insecure_set(value=True)
+        session = properties(PacketTypes.CONNECT)
+        session.SessionExpiryInterval = s.session_expiry_s
+        client.connect_async(s.host, s.port, s.keepalive_s, clean_start=False, properties=session)
+        filters = self.filters
+
+        def on_connect(
+            client: paho.Client,
+            _userdata: object,
+            flags: paho.ConnectFlags,
+            reason_code: ReasonCode,
+            _properties: Properties | None,
+        ) -> None:
+            if reason_code.is_failure:
+                _log.error("observations_connect_refused", reason=reason_code.getName())
+                return
+            _log.info("observations_connected", session_present=flags.session_present)
+            for topic in filters:
+                with contextlib.suppress(ValueError):
+                    client.subscribe(topic, options=SubscribeOptions(qos=1))
+
+        client.on_connect = on_connect
+
+        def on_arrival(_client: paho.Client, _userdata: object, message: paho.MQTTMessage) -> None:
+            on_message(message)
+
+        client.on_message = on_arrival
+        return client

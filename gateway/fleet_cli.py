@@ -1,0 +1,98 @@
+"""``beacon-gateway resolve``: a resolver worker of central resolution (docs/fleet.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, TextIO
+
+from gateway.config import load_config
+from gateway.core.fleet import BatchResolver
+from gateway.core.identity import EidKey
+from gateway.daemon_setup import mqtt_settings
+from gateway.errors import ConfigError, Problem
+from gateway.fleet.resolve_worker import CLIENT_ID_PREFIX, ResolveWorker
+from gateway.ops import logs
+from gateway.registry import KeyRegistry
+from gateway.sealed_file import find_sealing_key
+from gateway.topics import FleetTopics
+
+if TYPE_CHECKING:
+    import argparse
+
+    from gateway.config import Config
+
+EXIT_OK: Final = 0
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``resolve`` to the top-level parser."""
+    resolve = commands.add_parser(
+        "resolve",
+        help="resolve keyless gateways' sightings from the broker (a central resolver worker)",
+        description=(
+            "Consume the sightings batches keyless gateways publish, through the MQTT 5 shared "
+            "subscription of fleet.share_group, resolve their EIDs with the key registry, and "
+            "publish observations for the site's arbiter (run --observations). Start as many "
+            "as the load needs, each with its own stable --worker-id."
+        ),
+    )
+    resolve.add_argument("--config", type=Path, required=True, help="the site's configuration")
+    resolve.add_argument(
+        "--worker-id",
+        required=True,
+        help="this worker's stable name (its MQTT session: a restarted worker resumes it)",
+    )
+    resolve.add_argument("--registry-key-file", type=Path)
+    resolve.add_argument(
+        "--leave",
+        action="store_true",
+        help="on stop, also end the MQTT session (the worker is retired, not restarted)",
+    )
+
+
+def batch_resolver(config: Config, registry: KeyRegistry) -> BatchResolver:
+    """The resolver of a worker: the registry's EID beacons and the config's allow-lists."""
+    return BatchResolver(
+        resolver=registry.resolver(),
+        eid_keys={k.beacon_id: EidKey(k.identity_key, k.rotation_exponent) for k in registry},
+        uid_beacons={bytes.fromhex(b.namespace + b.instance): b.id for b in config.uid_beacons},
+        url_beacons={b.url: b.id for b in config.url_beacons},
+    )
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    """Run one worker until SIGTERM or SIGINT."""
+    config = load_config(args.config)
+    source = str(args.config)
+    if config.key_registry is None:
+        raise ConfigError(source, [Problem("key_registry", "is needed to resolve EIDs")])
+    if config.mqtt is None:
+        raise ConfigError(source, [Problem("mqtt", "is needed to read sightings")])
+    registry = KeyRegistry.load(
+        config.key_registry, sealing_key=find_sealing_key(args.registry_key_file)
+    )
+    worker_id = str(args.worker_id)
+    settings = dataclasses.replace(
+        mqtt_settings(config, source), client_id=f"{CLIENT_ID_PREFIX}{worker_id}"
+    )
+    logs.configure(config.logging.level, config.logging.format, worker_id=worker_id)
+    worker = ResolveWorker(
+        settings,
+        FleetTopics(config.mqtt.topic_prefix, config.site),
+        batch_resolver(config, registry),
+        group=config.fleet.share_group,
+        shards=config.fleet.shards,
+        leave=args.leave,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    counts = worker.run(stop)
+    out.write(
+        f"resolver {worker_id}: {counts.batches} batches, {counts.records} records, "
+        f"{counts.observations} observations, {counts.acknowledged} acknowledged\n"
+    )
+    return EXIT_OK

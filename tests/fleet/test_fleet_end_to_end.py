@@ -1,0 +1,138 @@
+"""Central resolution end to end: keyless gateway -> resolver workers -> arbiter -> events.
+
+The store scene is played by ``beacon-gateway run --scene`` configured ``[fleet] mode =
+"keyless"`` (no key registry: it publishes sightings batches); two ``beacon-gateway resolve``
+workers resolve them; ``beacon-gateway run --observations`` arbitrates and publishes events. The
+events must be the arbiter's alone, each beacon's zone decided once at a time (never entered
+twice without an exit between, whatever number of gateways heard it), and they must name the
+scene's enrolled beacons in the zones the scene's truth puts them in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+import pytest
+
+from gateway.sources.sim import SimScene
+from tests.fleet.fleet_world import REPO, STORE_SCENE, WAIT_S, WorkerProcess, site_files
+from tests.mosquitto import Mosquitto, subscribed, wait_until
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SEED: Final = 3
+pytestmark = pytest.mark.timeout(300)
+
+
+def _keyless_config(site: Path, directory: Path) -> Path:
+    lines = [
+        line
+        for line in site.read_text().splitlines()
+        if not line.startswith(("key_registry", "gateway_id", "shards"))
+    ]
+    text = "\n".join(lines).replace("[fleet]", '[fleet]\nmode = "keyless"\nshards = 2')
+    text = text.replace(str(directory / "outbox.sqlite"), str(directory / "keyless.sqlite"))
+    config = directory / "keyless.toml"
+    config.write_text('gateway_id = "keyless-player"\n' + text)
+    return config
+
+
+def test_keyless_gateway_through_workers_to_one_arbiter(tmp_path: Path) -> None:
+    scene = SimScene(STORE_SCENE, seed=SEED)
+    with Mosquitto() as broker:
+        broker.start()
+        files = site_files(scene, tmp_path, broker.port, shards=2)
+        keyless = _keyless_config(files.config, tmp_path)
+        assert "key_registry" not in keyless.read_text()
+        with (
+            subscribed(broker.port, ["fleet/v1/store/#"]) as events,
+            WorkerProcess(files.config, "w1", tmp_path) as w1,
+            WorkerProcess(files.config, "w2", tmp_path) as w2,
+        ):
+            w1.start()
+            w2.start()
+            arbiter_log = (tmp_path / "arbiter.log").open("wb")
+            arbiter = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "run", "--observations",
+                 "--config", str(files.config)],
+                stdout=arbiter_log, stderr=subprocess.STDOUT, cwd=REPO,
+            )  # fmt: skip
+            try:
+                wait_until(
+                    lambda: "observations_connected" in (tmp_path / "arbiter.log").read_text(),
+                    "the arbiter's subscription",
+                )
+                time.sleep(0.3)
+                player = subprocess.run(
+                    [sys.executable, "-m", "gateway", "run", "--scene", str(STORE_SCENE),
+                     "--seed", str(SEED), "--config", str(keyless), "--realtime", "--speed", "60"],
+                    cwd=REPO, capture_output=True, timeout=WAIT_S * 4, check=False,
+                )  # fmt: skip
+                assert player.returncode == 0, player.stderr.decode()[-2000:]
+                _settled(events)
+            finally:
+                arbiter.terminate()
+                arbiter.wait(timeout=WAIT_S)
+                arbiter_log.close()
+            assert w1.stop() == 0
+            assert w2.stop() == 0
+            received = events.messages()
+    assert arbiter.returncode == 0
+    assert not [m.topic for m in received if "/keyless-player/presence/" in m.topic]
+    by_id: dict[str, set[bytes]] = {}
+    for message in received:
+        if "/arbiter/presence/" in message.topic:
+            by_id.setdefault(json.loads(message.payload)["event_id"], set()).add(message.payload)
+    # At least once: a redelivery repeats an event's id and bytes, never its id alone.
+    clashes = [sorted(p) for p in by_id.values() if len(p) > 1]
+    assert not clashes, [json.loads(p) for c in clashes[:1] for p in c]
+    published = [json.loads(next(iter(payloads))) for payloads in by_id.values()]
+    _one_decision_at_a_time(published)
+    _where_the_truth_says(published, scene)
+
+
+def _settled(subscriber: Any) -> None:
+    """Wait until the arbiter's events stop growing for a few seconds."""
+    seen = -1
+    quiet_since = time.monotonic()
+    deadline = time.monotonic() + WAIT_S * 2
+    while time.monotonic() - quiet_since < 3.0:
+        now = len(subscriber.messages())
+        if now != seen:
+            seen, quiet_since = now, time.monotonic()
+        assert time.monotonic() < deadline, "the arbiter kept publishing"
+        time.sleep(0.2)
+
+
+def _one_decision_at_a_time(events: list[dict[str, Any]]) -> None:
+    inside: dict[str, str] = {}
+
+    def moment(event: dict[str, Any]) -> tuple[dt.datetime, bool]:
+        return dt.datetime.fromisoformat(event["event_time"]), event["type"] != "exit"
+
+    for event in sorted(events, key=moment):
+        beacon = event["subject"]["beacon"] or event["subject"]["id"]
+        if event["type"] == "enter":
+            assert beacon not in inside, (
+                f"{beacon} entered {event['zone']} while in {inside.get(beacon)}"
+            )
+            inside[beacon] = event["zone"]
+        elif event["type"] == "exit":
+            assert inside.pop(beacon, None) == event["zone"]
+
+
+def _where_the_truth_says(events: list[dict[str, Any]], scene: SimScene) -> None:
+    """Enrolled beacons only, in the scene's zones, and most of the enrolled ones seen."""
+    enrolled = {key.beacon_id for key in scene.registry()}
+    zones = {zone["id"] for zone in scene.config_document()["zones"]}
+    enters = [e for e in events if e["type"] == "enter"]
+    assert {e["subject"]["beacon"] for e in events} <= enrolled
+    assert {e["zone"] for e in enters} <= zones
+    entered = {e["subject"]["beacon"] for e in enters}
+    assert len(entered) >= len(enrolled) // 2, (len(entered), len(enrolled))
