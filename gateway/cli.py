@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     keys_cli.add_parser(commands)
     sensing_cli.add_parsers(commands)
     fleet_cli.add_parser(commands)
+    fleet_cli.add_fleet_parser(commands)
     demo_command.add_parser(commands)
     config_reference.add_parser(commands)
     return parser
@@ -103,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {
             "keys": keys_cli.run,
             "resolve": fleet_cli.run,
+            "fleet": fleet_cli.run_fleet_command,
             "config-reference": config_reference.run,
         }
         if args.command in commands:

@@ -53,6 +53,47 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
 
 
+def add_fleet_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``fleet`` to the top-level parser."""
+    fleet = commands.add_parser(
+        "fleet",
+        help="run a scene's whole fleet here: keyless gateways, resolver workers, an arbiter",
+        description=(
+            "Play a simulator scene's gateways as keyless gateways into a private mosquitto, "
+            "resolve their sightings with --workers resolver workers, arbitrate with one "
+            "arbiter, and score the arbiter's events against the scene's ground truth "
+            "(docs/fleet.md)."
+        ),
+    )
+    fleet.add_argument("--scene", type=Path, required=True, help="a simulator scene file")
+    fleet.add_argument("--seed", type=int, help="scene seed (the scene's own if none)")
+    fleet.add_argument("--workers", type=int, default=2, help="resolver workers (2)")
+    fleet.add_argument("--shards", type=int, default=1, help="observation shards (1)")
+    fleet.add_argument("--speed", type=float, default=10.0, help="scene time per second (10)")
+    fleet.add_argument("--mosquitto", help="the mosquitto binary (found on PATH if none)")
+
+
+def run_fleet_command(args: argparse.Namespace, out: TextIO) -> int:
+    """Run ``fleet``."""
+    from gateway.fleet.run import FleetOptions, run_fleet  # noqa: PLC0415 - only when asked
+    from gateway.sources.sim import SimScene  # noqa: PLC0415 - plays the scene
+
+    problems = [
+        Problem(name, "must be at least 1", str(value))
+        for name, value in (("--workers", args.workers), ("--shards", args.shards))
+        if value < 1
+    ]
+    if not args.speed > 0:
+        problems.append(Problem("--speed", "must be more than 0", str(args.speed)))
+    if problems:
+        command = "beacon-gateway fleet"
+        raise ConfigError(command, problems)
+    options = FleetOptions(
+        workers=args.workers, shards=args.shards, speed=args.speed, mosquitto=args.mosquitto
+    )
+    return run_fleet(SimScene(args.scene, args.seed), options, out)
+
+
 def batch_resolver(config: Config, registry: KeyRegistry) -> BatchResolver:
     """The resolver of a worker: the registry's EID beacons and the config's allow-lists."""
     return BatchResolver(

@@ -12,12 +12,22 @@ A batch is acknowledged only once the events it caused are committed to the outb
 binds :meth:`ObservationSource.bind_commit` to the outbox's flush), so a killed arbiter gets
 again what it had not finished. A batch seen before (the same name on the same topic: a worker
 redelivered it) is skipped.
+
+Late observations. Batches reach the arbiter a little out of time order (each gateway batches
+for half a second, workers take turns); the presence engine takes that in its stride. A batch
+that waited out an outage (mosquitto keeps a killed worker's share until it is back) is another
+matter: replayed into presence after newer ones, it would rewrite a past the events have already
+told. An observation more than ``late_s`` older than the newest one seen is therefore counted
+(:attr:`ObservationSource.late`) and kept out of presence: the arbiter's view is of now, and
+what it published stands.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Final
 
@@ -47,6 +57,10 @@ REMEMBERED_BATCHES: Final = 200_000
 ACK_EVERY: Final = 32
 """Acknowledge at least every this many batches (and whenever the queue runs dry)."""
 CLIENT_SUFFIX: Final = "-in"
+LATE_LOG_S: Final = 10.0
+LATE_S: Final = 5.0
+"""An observation this much older than the newest is late. Shorter than the shortest exit
+timeout (6 s): a late observation cannot fall before an exit that silence already decided."""
 
 _log = structlog.get_logger(__name__)
 
@@ -59,6 +73,8 @@ class ObservationSource:
         settings: MqttSettings,
         topics: FleetTopics,
         shards: Sequence[int] | None = None,
+        *,
+        late_s: float = LATE_S,
     ) -> None:
         if not settings.is_v5:
             msg = "the arbiter needs MQTT 5 (persistent sessions with expiry)"
@@ -76,6 +92,10 @@ class ObservationSource:
         self.batches = 0
         self.duplicates = 0
         self.rejected = 0
+        self.late = 0
+        self._late_s = late_s
+        self._newest = -math.inf
+        self._next_late_log = -math.inf
 
     def bind_commit(self, committed: Callable[[], Awaitable[None]]) -> None:
         """What to await before acknowledging: every event put so far is durable."""
@@ -132,7 +152,19 @@ class ObservationSource:
         if len(self._seen) > REMEMBERED_BATCHES:
             self._seen.popitem(last=False)
         self.batches += 1
-        return list(observed_sightings(batch, self.name))
+        sightings = list(observed_sightings(batch, self.name))
+        if not sightings:
+            return sightings
+        self._newest = max(self._newest, *(s.at for s in sightings))
+        horizon = self._newest - self._late_s
+        timely = [s for s in sightings if s.at >= horizon]
+        if len(timely) < len(sightings):
+            self.late += len(sightings) - len(timely)
+            now = time.monotonic()
+            if now >= self._next_late_log:  # a backlog makes many: one line per interval
+                self._next_late_log = now + LATE_LOG_S
+                _log.info("observations_late", total_late=self.late, newest=self._newest)
+        return timely
 
     def _client(self, on_message: Callable[[paho.MQTTMessage], None]) -> paho.Client:
         s = self.settings

@@ -8,15 +8,15 @@ resolve`` as a child process and always kills it.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final, Self
+from typing import IO, TYPE_CHECKING, Final, Self
+
+from gateway.fleet.site import SiteFiles, write_site
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -29,52 +29,18 @@ WAIT_S: Final = 60.0
 """Every wait gives up (and fails the test) after this long; never a timing claim."""
 
 
-def _toml(value: object) -> str:
-    return json.dumps(value)  # TOML's basic strings, numbers and arrays read like JSON's
-
-
-@dataclass(frozen=True, slots=True)
-class SiteFiles:
-    """The files of a test site."""
-
-    config: Path
-    registry: Path
-
-
 def site_files(
     scene: SimScene, directory: Path, port: int, *, shards: int = 1, prefix: str = "fleet"
 ) -> SiteFiles:
     """A site configuration of the scene's floor (the broker on ``port``) and its registry."""
-    document: dict[str, Any] = scene.config_document()
-    registry = directory / "registry.toml"
-    registry.write_text(scene.run.registry_toml())
-    registry.chmod(0o600)
-    lines = [
-        f"site = {_toml(document['site'])}",
-        'gateway_id = "arbiter"',
-        f"key_registry = {_toml(str(registry))}",
-    ]
-    lines += [
-        f"[[gateways]]\nid = {_toml(g['id'])}\nposition = {_toml(g['position'])}\n"
-        f"rssi_offset_db = {_toml(g['rssi_offset_db'])}"
-        for g in document["gateways"]
-    ]
-    lines += [
-        f"[[zones]]\nid = {_toml(z['id'])}\ngateways = {_toml(z['gateways'])}\n"
-        f"rect = {_toml(z['rect'])}"
-        for z in document["zones"]
-    ]
-    lines += [
-        f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\ntopic_prefix = {_toml(prefix)}',
-        f"[fleet]\nshards = {shards}",
-        f"[outbox]\npath = {_toml(str(directory / 'outbox.sqlite'))}",
-        "[http]\nenabled = false",
-        '[publish]\nsubject_fields = ["id", "beacon"]',
-        '[logging]\nformat = "json"',
-    ]
-    config = directory / "site.toml"
-    config.write_text("\n\n".join(lines) + "\n")
-    return SiteFiles(config, registry)
+    return write_site(
+        scene.config_document(),
+        scene.run.registry_toml(),
+        directory,
+        port,
+        shards=shards,
+        prefix=prefix,
+    )
 
 
 class WorkerProcess:
