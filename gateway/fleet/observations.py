@@ -31,20 +31,17 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Final
 
-import paho.mqtt.client as paho
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.core.fleet import observed_sightings
 from gateway.core.wire import BatchKind, WireError, decode
-from gateway.delivery.mqtt_client import PAHO_LOGGER, properties
-from gateway.delivery.mqtt_tls import build_ssl_context
+from gateway.fleet.session_client import release, session_client
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
+    import paho.mqtt.client as paho
     from paho.mqtt.properties import Properties
     from paho.mqtt.reasoncodes import ReasonCode
 
@@ -126,10 +123,7 @@ class ObservationSource:
                     pending.clear()
         finally:
             client.disconnect()
-            client.loop_stop()
-            reset = getattr(client, "_reset_sockets", None)  # paho #627: see MqttClient
-            if callable(reset):
-                reset(sockpair_only=True)
+            release(client)
 
     def _take(self, message: paho.MQTTMessage) -> list[Sighting]:
         try:
@@ -167,24 +161,7 @@ class ObservationSource:
         return timely
 
     def _client(self, on_message: Callable[[paho.MQTTMessage], None]) -> paho.Client:
-        s = self.settings
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"{s.client_id}{CLIENT_SUFFIX}",
-            protocol=MQTTProtocolVersion.MQTTv5,
-            manual_ack=True,
-        )
-        client.enable_logger(PAHO_LOGGER)
-        client.connect_timeout = s.connect_timeout_s
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password)
-        if s.tls is not None:
-            client.tls_set_context(build_ssl_context(s.tls))
-            if s.tls.insecure:
-                client.tls_insecure_set(value=True)
-        session = properties(PacketTypes.CONNECT)
-        session.SessionExpiryInterval = s.session_expiry_s
-        client.connect_async(s.host, s.port, s.keepalive_s, clean_start=False, properties=session)
+        client = session_client(self.settings, f"{self.settings.client_id}{CLIENT_SUFFIX}")
         filters = self.filters
 
         def on_connect(

@@ -20,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from gateway.core.fleet import BATCH_INTERVAL_S, REPORT_INTERVAL_S, Reporter
 from gateway.core.wire import encode
+from gateway.fleet.session_client import release
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -128,7 +129,4 @@ class FleetPlayer:
         """Disconnect."""
         with contextlib.suppress(Exception):
             self._client.disconnect()
-        self._client.loop_stop()
-        reset = getattr(self._client, "_reset_sockets", None)  # paho #627: see MqttClient
-        if callable(reset):
-            reset(sockpair_only=True)
+        release(self._client)

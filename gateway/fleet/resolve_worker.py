@@ -28,18 +28,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-import paho.mqtt.client as paho
 import structlog
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.core.fleet import split
 from gateway.core.wire import BatchKind, WireError, decode, encode
-from gateway.delivery.mqtt_client import PAHO_LOGGER, properties
-from gateway.delivery.mqtt_tls import build_ssl_context
+from gateway.delivery.mqtt_client import properties
+from gateway.fleet.session_client import release, session_client
 
 if TYPE_CHECKING:
+    import paho.mqtt.client as paho
     from paho.mqtt.properties import Properties
     from paho.mqtt.reasoncodes import ReasonCode
 
@@ -110,26 +109,7 @@ class ResolveWorker:
         self._client = self._make_client()
 
     def _make_client(self) -> paho.Client:
-        s = self.settings
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=s.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            manual_ack=True,
-        )
-        client.enable_logger(PAHO_LOGGER)
-        client.connect_timeout = s.connect_timeout_s
-        client.max_inflight_messages_set(s.max_inflight)
-        client.reconnect_delay_set(min_delay=max(1, round(s.backoff_base_s)), max_delay=30)
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password)
-        if s.tls is not None:
-            client.tls_set_context(build_ssl_context(s.tls))
-            if s.tls.insecure:
-                client.tls_insecure_set(value=True)
-        session = properties(PacketTypes.CONNECT)
-        session.SessionExpiryInterval = s.session_expiry_s
-        client.connect_async(s.host, s.port, s.keepalive_s, clean_start=False, properties=session)
+        client = session_client(self.settings, self.settings.client_id)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
@@ -264,10 +244,7 @@ class ResolveWorker:
             props = properties(PacketTypes.DISCONNECT)
             props.SessionExpiryInterval = 0
         self._client.disconnect(properties=props)
-        self._client.loop_stop()
-        reset = getattr(self._client, "_reset_sockets", None)  # paho #627: see MqttClient
-        if callable(reset):
-            reset(sockpair_only=True)
+        release(self._client)
 
     def _progress(self) -> None:
         c = self.counts

@@ -1,0 +1,58 @@
+"""The paho client a fleet consumer runs: MQTT 5, a persistent session, acknowledged by hand.
+
+Resolver workers and the arbiter's source both consume at QoS 1 from a session the broker keeps
+while they are away (``clean_start=False``, the configured Session Expiry), and acknowledge a
+message only once what it caused is safe (``manual_ack``). Credentials and TLS are those of
+``[mqtt]``; paho reconnects on its own (``loop_start``), with the configured backoff.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+
+from gateway.delivery.mqtt_client import PAHO_LOGGER, properties
+from gateway.delivery.mqtt_tls import build_ssl_context
+
+if TYPE_CHECKING:
+    from gateway.delivery.mqtt_settings import MqttSettings
+
+MAX_RECONNECT_DELAY_S = 30
+
+
+def session_client(settings: MqttSettings, client_id: str) -> paho.Client:
+    """A configured client, its connection recorded (not opened: ``loop_start`` does that)."""
+    s = settings
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=MQTTProtocolVersion.MQTTv5,
+        manual_ack=True,
+    )
+    client.enable_logger(PAHO_LOGGER)
+    client.connect_timeout = s.connect_timeout_s
+    client.max_inflight_messages_set(s.max_inflight)
+    client.reconnect_delay_set(
+        min_delay=max(1, round(s.backoff_base_s)), max_delay=MAX_RECONNECT_DELAY_S
+    )
+    if s.username is not None:
+        client.username_pw_set(s.username, s.password)
+    if s.tls is not None:
+        client.tls_set_context(build_ssl_context(s.tls))
+        if s.tls.insecure:
+            client.tls_insecure_set(value=True)
+    session = properties(PacketTypes.CONNECT)
+    session.SessionExpiryInterval = s.session_expiry_s
+    client.connect_async(s.host, s.port, s.keepalive_s, clean_start=False, properties=session)
+    return client
+
+
+def release(client: paho.Client) -> None:
+    """Stop paho's thread and close the socket pair ``loop_start`` made (paho #627)."""
+    client.loop_stop()
+    reset = getattr(client, "_reset_sockets", None)  # see MqttClient.release_socketpair
+    if callable(reset):
+        reset(sockpair_only=True)
