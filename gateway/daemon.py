@@ -142,7 +142,11 @@ class Daemon:
         self._last_at: float | None = None
         self._speed = speed
         self.live = live
-        self._sensing: Pipeline | ReportingPipeline = assembly.reporting or assembly.pipeline
+
+    @property
+    def _sensing(self) -> Pipeline | ReportingPipeline:
+        """What sightings go through: a fleet gateway's reporting, else the pipeline."""
+        return self.assembly.reporting or self.assembly.pipeline
 
     def stop(self) -> None:
         """Ask the daemon to stop (signal handlers call this)."""
