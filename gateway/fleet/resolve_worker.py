@@ -10,9 +10,10 @@ the same name ``(gateway, boot, seq)``, which the arbiter recognises (docs/fleet
 
 Where the unacknowledged batches of a killed worker go depends on the broker: mosquitto (2.0)
 keeps them, and keeps routing that worker's share to its session, until a worker with the same
-id comes back (run workers under systemd with ``Restart=always``); EMQX and HiveMQ redispatch
-them to the group. A worker that stops on purpose first unsubscribes, so nothing new waits
-for it, then finishes and acknowledges what it holds; ``leave`` also ends its session.
+id comes back (run workers under systemd with ``Restart=always``); EMQX redispatches them
+only once that session ends (docs/fleet.md). A worker that stops on purpose first
+unsubscribes, so nothing new waits for it, then finishes and acknowledges what it holds;
+``leave`` also ends its session.
 
 Threads: paho's network thread only queues messages; the calling thread decodes, resolves,
 publishes and acknowledges.
