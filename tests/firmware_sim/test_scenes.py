@@ -27,7 +27,7 @@ def short(name: str, duration: float = 240.0, **changes: Any) -> Scene:
     return scene.model_copy(update={"duration_s": duration, **changes})
 
 
-@pytest.mark.parametrize("name", ["store", "airport"])
+@pytest.mark.parametrize("name", ["store", "airport", "airport-fleet"])
 def test_shipped_scenes_load(name: str) -> None:
     scene = load_scene(SCENES / f"{name}.toml")
     assert scene.name == name
