@@ -248,7 +248,7 @@ class Worker:
 
     def wait_connected(self) -> None:
         deadline = time.monotonic() + WAIT_S
-        while "resolver_connected" not in self.log_text():
+        while "resolver_subscribed" not in self.log_text():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 sys.exit(f"worker {self.worker_id} did not connect:\n{self.log_text()[-2000:]}")
             time.sleep(0.05)
@@ -281,11 +281,10 @@ class Worker:
 
 
 def start_workers(config: Path, count: int, run: str, log_dir: Path) -> list[Worker]:
-    """``count`` workers (ids ``<run>-w<n>``), connected and, a moment later, subscribed."""
+    """``count`` workers (ids ``<run>-w<n>``), connected and subscribed."""
     workers = [Worker(config, f"{run}-w{n}", log_dir) for n in range(1, count + 1)]
     for worker in workers:
         worker.wait_connected()
-    time.sleep(0.5)  # each one's SUBSCRIBE follows its CONNACK
     return workers
 
 

@@ -150,8 +150,8 @@ class Reporter:
         self._seq = (self._seq + 1) & 0xFFFF_FFFF
         return Batch(self.kind, self.gateway, self.boot, self._seq, records)  # type: ignore[arg-type]
 
-    def _due(self, key: str, frame: bytes, rssi: float, at: float) -> _Link | None:
-        """Filter ``rssi`` on ``key``'s link; the link if a report is due now."""
+    def _due(self, key: str, frame: bytes, rssi: float, at: float) -> tuple[int, int] | None:
+        """Filter ``rssi`` on ``key``'s link; if a report is due now, its RSSI and adverts."""
         link = self._links.get(key)
         if link is None:
             link = self._links[key] = _Link(KalmanRssi(), frame, at, -math.inf)
@@ -163,7 +163,9 @@ class Reporter:
         if at - link.reported_at < self._report_interval:
             return None
         link.reported_at = at
-        return link
+        value = link.rssi.value
+        adverts, link.adverts = link.adverts, 0
+        return _rssi(rssi if value is None else value), min(adverts, 255)
 
     def _heard(self, sighting: Sighting) -> HeardRecord | None:
         frame = sighting.service_data
@@ -174,17 +176,11 @@ class Reporter:
             link = self._links.get(sighting.address)
             paired = b"" if link is None else link.frame
             return HeardRecord(_ms(sighting.at), _rssi(sighting.rssi), 1, frame, paired)
-        link = self._due(sighting.address, frame, sighting.rssi, sighting.at)
-        if link is None:
+        report = self._due(sighting.address, frame, sighting.rssi, sighting.at)
+        if report is None:
             return None
-        value = link.rssi.value
-        adverts, link.adverts = link.adverts, 0
-        return HeardRecord(
-            _ms(sighting.at),
-            _rssi(sighting.rssi if value is None else value),
-            min(adverts, 255),
-            frame,
-        )
+        rssi, adverts = report
+        return HeardRecord(_ms(sighting.at), rssi, adverts, frame)
 
     def _observed(self, sighting: Sighting) -> ObservedRecord | None:
         identifier = self.identifier
@@ -194,18 +190,11 @@ class Reporter:
             return None
         if isinstance(found, Telemetry):
             return _telemetry_record(found, sighting.rssi)
-        link = self._due(found.beacon_id, found.beacon_id.encode(), sighting.rssi, sighting.at)
-        if link is None:
+        report = self._due(found.beacon_id, found.beacon_id.encode(), sighting.rssi, sighting.at)
+        if report is None:
             return None
-        value = link.rssi.value
-        adverts, link.adverts = link.adverts, 0
-        return ObservedRecord(
-            _ms(sighting.at),
-            _rssi(sighting.rssi if value is None else value),
-            min(adverts, 255),
-            found.tx_power,
-            found.beacon_id,
-        )
+        rssi, adverts = report
+        return ObservedRecord(_ms(sighting.at), rssi, adverts, found.tx_power, found.beacon_id)
 
 
 def _telemetry_record(found: Telemetry, rssi: float) -> ObservedRecord:

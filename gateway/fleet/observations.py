@@ -179,7 +179,11 @@ class ObservationSource:
                 with contextlib.suppress(ValueError):
                     client.subscribe(topic, options=SubscribeOptions(qos=1))
 
+        def on_subscribe(*_args: object) -> None:
+            _log.info("observations_subscribed")  # what starts an arbiter waits for this
+
         client.on_connect = on_connect
+        client.on_subscribe = on_subscribe
 
         def on_arrival(_client: paho.Client, _userdata: object, message: paho.MQTTMessage) -> None:
             on_message(message)

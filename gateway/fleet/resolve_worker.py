@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,6 +38,8 @@ from gateway.delivery.mqtt_client import properties
 from gateway.fleet.session_client import release, session_client
 
 if TYPE_CHECKING:
+    import threading
+
     import paho.mqtt.client as paho
     from paho.mqtt.properties import Properties
     from paho.mqtt.reasoncodes import ReasonCode
@@ -105,7 +106,6 @@ class ResolveWorker:
         self._leave = leave
         self._inbox: queue.Queue[paho.MQTTMessage] = queue.Queue()
         self._pending: list[_Pending] = []
-        self._subscribed = threading.Event()
         self._taking = True
         self._client = self._make_client()
 
@@ -135,7 +135,9 @@ class ResolveWorker:
             client.subscribe(self._subscription, options=SubscribeOptions(qos=1))
 
     def _on_subscribe(self, *_args: object) -> None:
-        self._subscribed.set()
+        """Logged: what starts a worker (systemd, a test, ``fleet``) waits for this line."""
+        if self._taking:
+            _log.info("resolver_subscribed", subscription=self._subscription)
 
     def _on_message(
         self, _client: paho.Client, _userdata: object, message: paho.MQTTMessage
@@ -161,10 +163,6 @@ class ResolveWorker:
             self._disconnect()
         self._progress()
         return self.counts
-
-    def wait_subscribed(self, timeout: float) -> bool:
-        """Whether the subscription was acknowledged within ``timeout`` (tests, tools)."""
-        return self._subscribed.wait(timeout)
 
     def _work(self, wait: float) -> None:
         try:

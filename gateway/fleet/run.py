@@ -155,7 +155,7 @@ def run_fleet(scene: SimScene, options: FleetOptions, out: IO[str]) -> int:
                     directory,
                 )
                 children.append(worker)
-                worker.wait_for("resolver_connected")
+                worker.wait_for("resolver_subscribed")
             arbiter = _Child(
                 "arbiter",
                 [*python, "run", "--observations", "--config", str(site.config),
@@ -163,8 +163,7 @@ def run_fleet(scene: SimScene, options: FleetOptions, out: IO[str]) -> int:
                 directory,
             )  # fmt: skip
             children.append(arbiter)
-            arbiter.wait_for("observations_connected")
-            time.sleep(0.5)  # the subscriptions follow the CONNACKs
+            arbiter.wait_for("observations_subscribed")
             out.write(
                 f"fleet: {scene.name}: {len(document['gateways'])} gateways, "
                 f"{options.workers} resolver worker(s), {options.shards} shard(s), "

@@ -67,7 +67,7 @@ class WorkerProcess:
         )
         self.starts += 1
         deadline = time.monotonic() + WAIT_S
-        while self.log_text().count("resolver_connected") < self.starts:
+        while self.log_text().count("resolver_subscribed") < self.starts:
             if self.process.poll() is not None:
                 msg = f"worker {self.worker_id} exited: {self.log_text()[-2000:]}"
                 raise AssertionError(msg)
@@ -75,7 +75,6 @@ class WorkerProcess:
                 msg = f"worker {self.worker_id} did not connect: {self.log_text()[-2000:]}"
                 raise AssertionError(msg)
             time.sleep(0.05)
-        time.sleep(0.2)  # its SUBSCRIBE follows the CONNACK
         return self
 
     def log_text(self) -> str:

@@ -65,10 +65,9 @@ def test_keyless_gateway_through_workers_to_one_arbiter(tmp_path: Path) -> None:
             )  # fmt: skip
             try:
                 wait_until(
-                    lambda: "observations_connected" in (tmp_path / "arbiter.log").read_text(),
+                    lambda: "observations_subscribed" in (tmp_path / "arbiter.log").read_text(),
                     "the arbiter's subscription",
                 )
-                time.sleep(0.3)
                 player = subprocess.run(
                     [sys.executable, "-m", "gateway", "run", "--scene", str(STORE_SCENE),
                      "--seed", str(SEED), "--config", str(keyless), "--realtime", "--speed", "60"],
