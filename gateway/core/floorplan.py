@@ -25,6 +25,16 @@ if TYPE_CHECKING:
 
 CELL_M: Final = 1.0
 """Cell size: finer than RSSI can tell positions apart, coarse enough to fit in microseconds."""
+CELL_BUDGET: Final = 5_000
+"""A floor larger than this many square metres gets cells larger than :data:`CELL_M`, so that
+it is cut into about this many (a fit's cost is proportional): an airport hall of 180 m x 100 m
+in 2 m cells. RSSI cannot tell 2 m apart either; narrow zones cap the growth
+(:data:`ZONE_CELLS`)."""
+ZONE_CELLS: Final = 2.5
+"""Cells across a zone's narrower side, at least, when cells grow past :data:`CELL_M`."""
+MAX_CELL_M: Final = 4.0
+"""Cells grow no larger: coarser than this, a floor plan no longer tells zones apart (a floor
+that would need larger cells is refused, :data:`MAX_CELLS`)."""
 BORDER_M: Final = 2.0
 """The floor extends this far around zones and gateways (people stand at walls and doors)."""
 MIN_DISTANCE_M: Final = 0.5
@@ -35,6 +45,10 @@ MAX_CELLS: Final = 1_000_000
 """A square kilometre of 1 m cells: the fitter's model then takes 8 MB per gateway."""
 NO_ZONE: Final = ""
 """The score key of cells in no zone."""
+FIT_GATEWAYS: Final = 8
+"""The strongest this many gateways are fitted; weaker ones add little but noise (a few dB of
+path loss is many metres far away) and, at fleet size, every extra gateway makes the set of
+gateways heard a new one: a new model to centre, and a larger one (docs/fleet.md)."""
 
 Rect = tuple[float, float, float, float]
 
@@ -46,7 +60,9 @@ class FloorPlan:
     gateways: Mapping[str, tuple[float, float]]
     zones: Mapping[str, Rect]
     path_loss_exponent: float = 2.0
-    cell_m: float = CELL_M
+    cell_m: float | None = None
+    """The cells' side (metres); none: :data:`CELL_M`, or larger on a large floor
+    (:data:`CELL_BUDGET`)."""
 
     def extent(self) -> Rect:
         """The floor: every zone and gateway, and a border around them (x0, y0, x1, y1)."""
@@ -56,13 +72,24 @@ class FloorPlan:
         ys += [r[i] for r in self.zones.values() for i in (1, 3)]
         return min(xs) - BORDER_M, min(ys) - BORDER_M, max(xs) + BORDER_M, max(ys) + BORDER_M
 
+    def cell_size(self) -> float:
+        """The cells' side (metres): ``cell_m``, or chosen by the floor's size (see the field)."""
+        if self.cell_m is not None:
+            return self.cell_m
+        x0, y0, x1, y1 = self.extent()
+        grown = math.sqrt((x1 - x0) * (y1 - y0) / CELL_BUDGET)
+        narrowest = min((min(r[2] - r[0], r[3] - r[1]) for r in self.zones.values()), default=0.0)
+        cap = narrowest / ZONE_CELLS
+        return max(CELL_M, min(grown, cap, MAX_CELL_M))
+
     def cells(self) -> float:
-        """About how many cells the floor is cut into (the fitter's model has a row per cell).
+        """About how many cells the floor is cut into (the fitter's model has a column per cell).
 
         A float: a floor spanning most of the float range is infinitely many cells.
         """
         x0, y0, x1, y1 = self.extent()
-        return (x1 - x0) / self.cell_m * ((y1 - y0) / self.cell_m)
+        step = self.cell_size()
+        return (x1 - x0) / step * ((y1 - y0) / step)
 
 
 class ZoneFitter:
@@ -71,7 +98,7 @@ class ZoneFitter:
     def __init__(self, plan: FloorPlan, *, cache_bytes: int = CACHE_BYTES) -> None:
         self.plan = plan
         self._cache_limit = cache_bytes
-        step = plan.cell_m
+        step = plan.cell_size()
         x0, y0, x1, y1 = plan.extent()
         cx = np.arange(x0 + step / 2, x1, step)
         cy = np.arange(y0 + step / 2, y1, step)
@@ -90,11 +117,12 @@ class ZoneFitter:
         self._labels = [names[i] if i < len(names) else NO_ZONE for i in present.tolist()]
         self._starts = starts
         self._columns = {gateway: i for i, gateway in enumerate(plan.gateways)}
-        model = np.empty((px.size, len(plan.gateways)))
+        # A row per gateway: a set of gateways is a few contiguous rows (cheap to gather).
+        model = np.empty((len(plan.gateways), px.size))
         for gateway, column in self._columns.items():
             gx0, gy0 = plan.gateways[gateway]
             distance = np.maximum(np.hypot(px - gx0, py - gy0), MIN_DISTANCE_M)
-            model[:, column] = -10 * plan.path_loss_exponent * np.log10(distance)
+            model[column] = -10 * plan.path_loss_exponent * np.log10(distance)
         self._model: npt.NDArray[np.float64] = model
         self._cells = int(px.size)
         self._cache: dict[
@@ -115,18 +143,23 @@ class ZoneFitter:
         """Per zone (and :data:`NO_ZONE`), minus the RMS misfit (dB) of its best cell.
 
         ``rssi`` maps gateways (of the plan) to filtered RSSI; fewer than two give no scores.
+        Only the :data:`FIT_GATEWAYS` strongest are fitted (ties broken by gateway order).
         """
         if len(rssi) < 2:  # noqa: PLR2004 - one RSSI fits every cell
             return {}
+        heard = [(self._columns[gateway], value) for gateway, value in rssi.items()]
+        if len(heard) > FIT_GATEWAYS:
+            heard.sort(key=lambda item: (-item[1], item[0]))
+            del heard[FIT_GATEWAYS:]
         # In column order: the same set of gateways is one cache entry, however it was heard.
-        ordered = sorted((self._columns[gateway], value) for gateway, value in rssi.items())
+        ordered = sorted(heard)
         columns = tuple(column for column, _ in ordered)
         twice_centred, norms = self._centred(columns)
         values = [value for _, value in ordered]
         mean = sum(values) / len(values)
         centred = [value - mean for value in values]
         # |o - m|^2 = |m|^2 - 2 m.o + |o|^2, both sides centred (the constant fitted away)
-        misfit = norms - twice_centred @ np.array(centred)
+        misfit = norms - np.array(centred) @ twice_centred
         best = np.minimum.reduceat(misfit, self._starts)
         offset = sum(value * value for value in centred)
         scale = 1 / len(values)
@@ -138,7 +171,9 @@ class ZoneFitter:
     def _centred(
         self, columns: tuple[int, ...]
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """The model of these gateways, each cell's row centred and doubled, and its squared norms.
+        """These gateways' model, centred per cell and doubled, and each cell's squared norm.
+
+        The model has a row per gateway and a column per cell.
 
         Cached per set of gateways (a beacon is heard by the same few for a while), within
         the fitter's cache budget (the oldest set goes first).
@@ -146,9 +181,9 @@ class ZoneFitter:
         cached = self._cache.get(columns)
         if cached is not None:
             return cached
-        model = self._model[:, columns]
-        centred = model - model.mean(axis=1, keepdims=True)
-        entry = (np.ascontiguousarray(2 * centred), np.einsum("ij,ij->i", centred, centred))
+        model = self._model[list(columns)]
+        centred = model - model.mean(axis=0)
+        entry = (2 * centred, np.einsum("ij,ij->j", centred, centred))
         size = entry[0].nbytes + entry[1].nbytes
         while self._cache and self._cache_bytes + size > self._cache_limit:
             oldest = next(iter(self._cache))

@@ -357,8 +357,9 @@ class PresenceEngine:
         zone_of = self._zone_of
         strongest: _Near | None = None
         for gateway, link in track.links.items():
-            value = link.filter.value
-            if value is None or link.last_at < stale:
+            # Stale first: a beacon heard by dozens of gateways over time has many stale links.
+            value = None if link.last_at < stale else link.filter.value
+            if value is None:
                 continue
             heard[gateway] = value
             if strongest is None or value > strongest[0]:

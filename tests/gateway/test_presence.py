@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.core.floorplan import FloorPlan, ZoneFitter
+from gateway.core.floorplan import (
+    CELL_BUDGET,
+    FIT_GATEWAYS,
+    MAX_CELL_M,
+    ZONE_CELLS,
+    FloorPlan,
+    ZoneFitter,
+)
 from gateway.core.presence import (
     ChangeKind,
     ExitReason,
@@ -154,7 +161,7 @@ def test_floor_plan_prefers_the_zone_that_contains_the_best_fit() -> None:
     assert fitter.scores({"g-long": -60.0}) == {}  # one RSSI fits every cell
 
 
-def _misfit_by_hand(plan: FloorPlan, rssi: dict[str, float]) -> dict[str, float]:
+def _misfit_by_hand(plan: FloorPlan, rssi: dict[str, float], step: float = 1.0) -> dict[str, float]:
     """Per zone, minus the smallest RMS residual over its cells, the mean removed: cell by cell."""
     xs = [x for x, _ in plan.gateways.values()] + [
         r[i] for r in plan.zones.values() for i in (0, 2)
@@ -163,9 +170,9 @@ def _misfit_by_hand(plan: FloorPlan, rssi: dict[str, float]) -> dict[str, float]
         r[i] for r in plan.zones.values() for i in (1, 3)
     ]
     best: dict[str, float] = {}
-    x = min(xs) - 2.0 + 0.5
+    x = min(xs) - 2.0 + step / 2
     while x < max(xs) + 2.0:
-        y = min(ys) - 2.0 + 0.5
+        y = min(ys) - 2.0 + step / 2
         while y < max(ys) + 2.0:
             zone = next(
                 (
@@ -185,8 +192,8 @@ def _misfit_by_hand(plan: FloorPlan, rssi: dict[str, float]) -> dict[str, float]
             mean = sum(residuals) / len(residuals)
             rms = math.sqrt(sum((r - mean) ** 2 for r in residuals) / len(residuals))
             best[zone] = min(best.get(zone, math.inf), rms)
-            y += 1.0
-        x += 1.0
+            y += step
+        x += step
     return {zone: -value for zone, value in best.items()}
 
 
@@ -218,6 +225,64 @@ def test_floor_plan_scores_match_the_cell_by_cell_fit(
         assert scores.keys() == expected.keys()
         for zone, value in expected.items():
             assert scores[zone] == pytest.approx(value, abs=1e-6)
+
+
+def test_a_large_floor_is_cut_into_larger_cells_and_fitted_on_them() -> None:
+    # 200 m x 100 m of zones: 1 m cells would be 20,000; the fit runs on ~2 m cells instead,
+    # and is still the plain per-cell fit on those cells.
+    plan = FloorPlan(
+        gateways={"g1": (20.0, 20.0), "g2": (100.0, 30.0), "g3": (60.0, 80.0), "g4": (170.0, 70.0)},
+        zones={"west": (0.0, 0.0, 100.0, 100.0), "east": (100.0, 0.0, 200.0, 100.0)},
+        path_loss_exponent=2.5,
+    )
+    step = plan.cell_size()
+    assert step == pytest.approx(math.sqrt(204 * 104 / CELL_BUDGET))
+    assert plan.cells() == pytest.approx(CELL_BUDGET)
+    rssi = {"g1": -80.0, "g2": -71.0, "g3": -77.5, "g4": -90.0}
+    scores = ZoneFitter(plan).scores(rssi)
+    expected = _misfit_by_hand(plan, rssi, step)
+    assert scores.keys() == expected.keys()
+    for zone, value in expected.items():
+        assert scores[zone] == pytest.approx(value, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "narrowest", "expected"),
+    [
+        (40.0, 30.0, 10.0, 1.0),  # a shop: 1 m cells
+        (300.0, 200.0, 20.0, math.sqrt(304 * 204 / CELL_BUDGET)),  # a hall: grown to the budget
+        (300.0, 200.0, 4.0, 4.0 / ZONE_CELLS),  # a narrow zone keeps cells finer
+        (2000.0, 2000.0, 500.0, MAX_CELL_M),  # no coarser than MAX_CELL_M
+    ],
+)
+def test_cell_size_grows_with_the_floor_within_its_zones(
+    width: float, height: float, narrowest: float, expected: float
+) -> None:
+    plan = FloorPlan(
+        gateways={"g1": (0.0, 0.0), "g2": (width, height)},
+        zones={"big": (0.0, 0.0, width, height), "thin": (0.0, 0.0, narrowest, height)},
+    )
+    assert plan.cell_size() == pytest.approx(expected)
+
+
+def test_only_the_strongest_gateways_are_fitted() -> None:
+    # Twelve gateways hear the beacon; the four weakest change nothing: the fit is that of the
+    # FIT_GATEWAYS strongest, done by hand.
+    names = [f"g{i:02d}" for i in range(12)]
+    plan = FloorPlan(
+        gateways={name: (5.0 * i, 3.0 + 4.0 * (i % 3)) for i, name in enumerate(names)},
+        zones={"a": (0.0, 0.0, 30.0, 12.0), "b": (30.0, 0.0, 60.0, 12.0)},
+        path_loss_exponent=2.2,
+    )
+    rssi = {name: -55.0 - 2.5 * i for i, name in enumerate(names)}
+    strongest = dict(sorted(rssi.items(), key=lambda item: -item[1])[:FIT_GATEWAYS])
+    scores = ZoneFitter(plan).scores(rssi)
+    expected = _misfit_by_hand(plan, strongest)
+    assert scores.keys() == expected.keys()
+    for zone, value in expected.items():
+        assert scores[zone] == pytest.approx(value, abs=1e-6)
+    weaker = {**rssi, "g11": -99.0, "g10": -98.0}
+    assert ZoneFitter(plan).scores(weaker) == pytest.approx(scores, abs=1e-9)
 
 
 def test_the_fitter_caches_a_gateway_set_once_however_it_was_heard() -> None:
