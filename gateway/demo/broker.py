@@ -84,6 +84,7 @@ def config_text(directory: Path, port: int) -> str:
             "log_type warning",
             "log_type notice",
             "max_queued_messages 100000",
+            "set_tcp_nodelay true",  # small PUBACKs and batches: no wait for a delayed ACK
             "",
         ]
     )

@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from gateway.core.fleet import BATCH_INTERVAL_S, REPORT_INTERVAL_S, Reporter
 from gateway.core.wire import encode
-from gateway.fleet.session_client import release
+from gateway.fleet.session_client import release, set_no_delay
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -68,6 +68,7 @@ class FleetPlayer:
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=MQTTProtocolVersion.MQTTv5
         )
         self._client.max_inflight_messages_set(100)
+        set_no_delay(self._client)
         self._client.connect(host, port, keepalive=30)
         self._client.loop_start()
 
