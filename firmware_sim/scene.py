@@ -282,6 +282,12 @@ class Scene(_Model):
             raise ValueError("; ".join(problems))
         return self
 
+    def with_duration(self, duration_s: float) -> Scene:
+        """This scene, lasting ``duration_s`` instead (checked: :class:`SceneError` if not)."""
+        document = self.model_dump()
+        document["duration_s"] = duration_s
+        return parse_scene(document, f"scene {self.name!r} with duration_s {duration_s!r}")
+
     def zone(self, zone_id: str) -> Zone:
         """The zone with this id."""
         return next(zone for zone in self.zones if zone.id == zone_id)

@@ -79,7 +79,7 @@ def run_scene(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
     """Run ``beacon-sim run``."""
     scene = load_scene(args.scene)
     if args.duration is not None:
-        scene = scene.model_copy(update={"duration_s": args.duration})
+        scene = scene.with_duration(args.duration)
     run = prepare(scene, args.seed)
     show = args.progress or err.isatty()
     began = time.perf_counter()

@@ -70,6 +70,9 @@ def add_fleet_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     fleet.add_argument("--workers", type=int, default=2, help="resolver workers (2)")
     fleet.add_argument("--shards", type=int, default=1, help="observation shards (1)")
     fleet.add_argument("--speed", type=float, default=10.0, help="scene time per second (10)")
+    fleet.add_argument(
+        "--duration", type=float, help="play this many seconds of the scene (its own if none)"
+    )
     fleet.add_argument("--mosquitto", help="the mosquitto binary (found on PATH if none)")
 
 
@@ -83,15 +86,16 @@ def run_fleet_command(args: argparse.Namespace, out: TextIO) -> int:
         for name, value in (("--workers", args.workers), ("--shards", args.shards))
         if value < 1
     ]
-    if not args.speed > 0:
-        problems.append(Problem("--speed", "must be more than 0", str(args.speed)))
+    for name, value in (("--speed", args.speed), ("--duration", args.duration)):
+        if value is not None and not value > 0:
+            problems.append(Problem(name, "must be more than 0", str(value)))
     if problems:
         command = "beacon-gateway fleet"
         raise ConfigError(command, problems)
     options = FleetOptions(
         workers=args.workers, shards=args.shards, speed=args.speed, mosquitto=args.mosquitto
     )
-    return run_fleet(SimScene(args.scene, args.seed), options, out)
+    return run_fleet(SimScene(args.scene, args.seed, duration_s=args.duration), options, out)
 
 
 def batch_resolver(config: Config, registry: KeyRegistry) -> BatchResolver:

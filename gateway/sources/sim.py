@@ -36,9 +36,14 @@ if TYPE_CHECKING:
 class SimScene:
     """A scene ready to run: its sightings, truth, registry and a matching gateway config."""
 
-    def __init__(self, path: Path, seed: int | None = None) -> None:
+    def __init__(
+        self, path: Path, seed: int | None = None, *, duration_s: float | None = None
+    ) -> None:
+        """Load the scene at ``path``; ``duration_s`` plays that much of it instead of its own."""
         try:
             scene = load_scene(path)
+            if duration_s is not None:
+                scene = scene.with_duration(duration_s)
         except SceneError as exc:
             raise SourceError(SourceErrorReason.BAD_SCENE, str(exc)) from None
         self.run: SceneRun = prepare(scene, seed)

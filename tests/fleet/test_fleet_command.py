@@ -1,0 +1,46 @@
+"""``beacon-gateway fleet``: a scene's fleet on this machine, as the docs tell users to run it.
+
+The real command in a child process (its own mosquitto, a worker, the arbiter), on the first
+four minutes of the store scene (``--duration``): it must end, report what it played and the
+arbiter's accuracy against the scene's truth, and exit 0 with every child exiting 0.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.fleet.fleet_world import REPO, STORE_SCENE, WAIT_S
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _fleet(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", "fleet", "--scene", str(STORE_SCENE), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=WAIT_S * 4, check=False,
+    )  # fmt: skip
+
+
+def test_the_fleet_command_plays_part_of_a_scene_and_scores_the_arbiter() -> None:
+    run = _fleet("--duration", "240", "--speed", "60", "--workers", "1")
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+    played = re.search(r"played\s+(\d+) sightings -> (\d+) reports in (\d+) batches", run.stdout)
+    assert played is not None, run.stdout
+    assert int(played[1]) > 0
+    assert int(played[3]) > 0
+    accuracy = re.search(r"accuracy\s+F1 ([\d.]+) .* zone IoU ([\d.]+)", run.stdout)
+    assert accuracy is not None, run.stdout
+    assert 0.0 < float(accuracy[1]) <= 1.0  # the arbiter's events matched some of the truth
+    assert "children   arbiter exit 0, worker-1 exit 0" in run.stdout
+
+
+def test_the_fleet_command_names_every_bad_option() -> None:
+    run = _fleet("--duration", "0", "--workers", "0", "--speed", "-1")
+    assert run.returncode == 2  # the CLI's usage-error code
+    for option, value in (("--workers", "0"), ("--duration", "0.0"), ("--speed", "-1.0")):
+        assert f"{option}: must be" in run.stderr
+        assert f"(got {value})" in run.stderr
