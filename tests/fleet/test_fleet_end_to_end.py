@@ -1,11 +1,13 @@
-"""Central resolution end to end: keyless gateway -> resolver workers -> arbiter -> events.
+"""The fleet end to end, in both modes: gateways -> (resolver workers) -> arbiter -> events.
 
-The store scene is played by ``beacon-gateway run --scene`` configured ``[fleet] mode =
-"keyless"`` (no key registry: it publishes sightings batches); two ``beacon-gateway resolve``
-workers resolve them; ``beacon-gateway run --observations`` arbitrates and publishes events. The
-events must be the arbiter's alone, each beacon's zone decided once at a time (never entered
-twice without an exit between, whatever number of gateways heard it), and they must name the
-scene's enrolled beacons in the zones the scene's truth puts them in.
+Central mode: the store scene is played by ``beacon-gateway run --scene`` configured ``[fleet]
+mode = "keyless"`` (no key registry: it publishes sightings batches); two ``beacon-gateway
+resolve`` workers resolve them; ``beacon-gateway run --observations`` arbitrates and publishes
+events. Edge mode: the gateway holds the keys (``mode = "edge"``) and publishes observations
+straight to the arbiter's shards. Either way the events must be the arbiter's alone, each
+beacon's zone decided once at a time (never entered twice without an exit between, whatever
+number of gateways heard it), and they must name the scene's enrolled beacons in the zones the
+scene's truth puts them in.
 """
 
 from __future__ import annotations
@@ -30,16 +32,14 @@ SEED: Final = 3
 pytestmark = pytest.mark.timeout(300)
 
 
-def _keyless_config(site: Path, directory: Path) -> Path:
-    lines = [
-        line
-        for line in site.read_text().splitlines()
-        if not line.startswith(("key_registry", "gateway_id", "shards"))
-    ]
-    text = "\n".join(lines).replace("[fleet]", '[fleet]\nmode = "keyless"\nshards = 2')
-    text = text.replace(str(directory / "outbox.sqlite"), str(directory / "keyless.sqlite"))
-    config = directory / "keyless.toml"
-    config.write_text('gateway_id = "keyless-player"\n' + text)
+def _player_config(site: Path, directory: Path, mode: str) -> Path:
+    """The site configuration as the scene's gateway in ``mode``: keys only at the edge."""
+    dropped = ("gateway_id", "shards") + (("key_registry",) if mode == "keyless" else ())
+    lines = [line for line in site.read_text().splitlines() if not line.startswith(dropped)]
+    text = "\n".join(lines).replace("[fleet]", f'[fleet]\nmode = "{mode}"\nshards = 2')
+    text = text.replace(str(directory / "outbox.sqlite"), str(directory / f"{mode}.sqlite"))
+    config = directory / f"{mode}.toml"
+    config.write_text(f'gateway_id = "{mode}-player"\n' + text)
     return config
 
 
@@ -48,7 +48,7 @@ def test_keyless_gateway_through_workers_to_one_arbiter(tmp_path: Path) -> None:
     with Mosquitto() as broker:
         broker.start()
         files = site_files(scene, tmp_path, broker.port, shards=2)
-        keyless = _keyless_config(files.config, tmp_path)
+        keyless = _player_config(files.config, tmp_path, "keyless")
         assert "key_registry" not in keyless.read_text()
         with (
             subscribed(broker.port, ["fleet/v1/store/#"]) as events,
@@ -57,33 +57,57 @@ def test_keyless_gateway_through_workers_to_one_arbiter(tmp_path: Path) -> None:
         ):
             w1.start()
             w2.start()
-            arbiter_log = (tmp_path / "arbiter.log").open("wb")
-            arbiter = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "run", "--observations",
-                 "--config", str(files.config)],
-                stdout=arbiter_log, stderr=subprocess.STDOUT, cwd=REPO,
-            )  # fmt: skip
-            try:
-                wait_until(
-                    lambda: "observations_subscribed" in (tmp_path / "arbiter.log").read_text(),
-                    "the arbiter's subscription",
-                )
-                player = subprocess.run(
-                    [sys.executable, "-m", "gateway", "run", "--scene", str(STORE_SCENE),
-                     "--seed", str(SEED), "--config", str(keyless), "--realtime", "--speed", "60"],
-                    cwd=REPO, capture_output=True, timeout=WAIT_S * 4, check=False,
-                )  # fmt: skip
-                assert player.returncode == 0, player.stderr.decode()[-2000:]
-                _settled(events)
-            finally:
-                arbiter.terminate()
-                arbiter.wait(timeout=WAIT_S)
-                arbiter_log.close()
+            _play_through_the_arbiter(files.config, keyless, tmp_path, events)
             assert w1.stop() == 0
             assert w2.stop() == 0
             received = events.messages()
-    assert arbiter.returncode == 0
     assert not [m.topic for m in received if "/keyless-player/presence/" in m.topic]
+    _arbitrated_once(received, scene)
+
+
+def test_edge_gateway_to_one_arbiter(tmp_path: Path) -> None:
+    scene = SimScene(STORE_SCENE, seed=SEED)
+    with Mosquitto() as broker:
+        broker.start()
+        files = site_files(scene, tmp_path, broker.port, shards=2)
+        edge = _player_config(files.config, tmp_path, "edge")
+        with subscribed(broker.port, ["fleet/v1/store/#"]) as events:
+            _play_through_the_arbiter(files.config, edge, tmp_path, events)
+            received = events.messages()
+    assert not [m.topic for m in received if "/sightings" in m.topic]  # nothing to resolve
+    assert [m.topic for m in received if "/fleet/observations/" in m.topic]
+    assert not [m.topic for m in received if "/edge-player/presence/" in m.topic]
+    _arbitrated_once(received, scene)
+
+
+def _play_through_the_arbiter(site: Path, player_config: Path, tmp_path: Path, events: Any) -> None:
+    """Start the arbiter, play the scene through the gateway configured so, let it settle."""
+    arbiter_log = (tmp_path / "arbiter.log").open("wb")
+    arbiter = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run", "--observations", "--config", str(site)],
+        stdout=arbiter_log, stderr=subprocess.STDOUT, cwd=REPO,
+    )  # fmt: skip
+    try:
+        wait_until(
+            lambda: "observations_subscribed" in (tmp_path / "arbiter.log").read_text(),
+            "the arbiter's subscription",
+        )
+        player = subprocess.run(
+            [sys.executable, "-m", "gateway", "run", "--scene", str(STORE_SCENE),
+             "--seed", str(SEED), "--config", str(player_config), "--realtime", "--speed", "60"],
+            cwd=REPO, capture_output=True, timeout=WAIT_S * 4, check=False,
+        )  # fmt: skip
+        assert player.returncode == 0, player.stderr.decode()[-2000:]
+        _settled(events)
+    finally:
+        arbiter.terminate()
+        arbiter.wait(timeout=WAIT_S)
+        arbiter_log.close()
+    assert arbiter.returncode == 0
+
+
+def _arbitrated_once(received: list[Any], scene: SimScene) -> None:
+    """The arbiter's events: each id one payload, one decision at a time, as the truth says."""
     by_id: dict[str, set[bytes]] = {}
     for message in received:
         if "/arbiter/presence/" in message.topic:
