@@ -68,7 +68,9 @@ def add_fleet_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     fleet.add_argument("--scene", type=Path, required=True, help="a simulator scene file")
     fleet.add_argument("--seed", type=int, help="scene seed (the scene's own if none)")
     fleet.add_argument("--workers", type=int, default=2, help="resolver workers (2)")
-    fleet.add_argument("--shards", type=int, default=1, help="observation shards (1)")
+    fleet.add_argument(
+        "--shards", type=int, default=1, help="observation shards, an arbiter each (1)"
+    )
     fleet.add_argument("--speed", type=float, default=10.0, help="scene time per second (10)")
     fleet.add_argument(
         "--duration", type=float, help="play this many seconds of the scene (its own if none)"

@@ -1,10 +1,11 @@
 """``beacon-gateway fleet``: a scene's whole fleet on this machine, scored against its truth.
 
-A private mosquitto (as the demo's), ``--workers`` resolver workers and one arbiter as child
-processes (the same commands a deployment runs), the scene's gateways played as keyless gateways
-(:class:`~gateway.fleet.player.FleetPlayer`, paced at ``--speed``), a subscriber counting the
-arbiter's events, and at the end the presence score against the scene's ground truth (the
-rules of ``beacon-gateway score``). Everything it started is stopped, whatever happens.
+A private mosquitto (as the demo's), ``--workers`` resolver workers and one arbiter per shard as
+child processes (the same commands a deployment runs), the scene's gateways played as keyless
+gateways (:class:`~gateway.fleet.player.FleetPlayer`, paced at ``--speed``), a subscriber
+counting the arbiters' events, and at the end the presence score against the scene's ground
+truth (the rules of ``beacon-gateway score``). Everything it started is stopped, whatever
+happens.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from gateway.scoring import score
 from gateway.topics import FleetTopics
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
     from gateway.sources.sim import SimScene
@@ -58,11 +59,18 @@ class FleetOptions:
 class _Child:
     """A child process of the run, its log in a file."""
 
-    def __init__(self, name: str, command: Sequence[str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        log_dir: Path,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log: IO[bytes] = self.log_path.open("wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("BEACON_GATEWAY__")}
+        env.update(settings or {})  # this child's own settings, as BEACON_GATEWAY__ variables
         self.process = subprocess.Popen(  # noqa: S603 - our own command line
             list(command), stdout=self._log, stderr=subprocess.STDOUT, env=env
         )
@@ -146,7 +154,7 @@ def run_fleet(scene: SimScene, options: FleetOptions, out: IO[str]) -> int:
                 document, scene.run.registry_toml(), directory, broker.port, shards=options.shards
             )
             topics = FleetTopics("fleet", str(document["site"]))
-            events = _Events(broker.port, f"{topics.site_base}/{ARBITER_ID}/presence/+")
+            events = _Events(broker.port, f"{topics.site_base}/+/presence/+")  # arbiters only
             python = [sys.executable, "-m", "gateway"]
             for n in range(1, options.workers + 1):
                 worker = _Child(
@@ -156,14 +164,13 @@ def run_fleet(scene: SimScene, options: FleetOptions, out: IO[str]) -> int:
                 )
                 children.append(worker)
                 worker.wait_for("resolver_subscribed")
-            arbiter = _Child(
-                "arbiter",
-                [*python, "run", "--observations", "--config", str(site.config),
-                 "--realtime", "--speed", str(options.speed)],
-                directory,
-            )  # fmt: skip
-            children.append(arbiter)
-            arbiter.wait_for("observations_subscribed")
+            arbiters = [
+                _arbiter(python, site.config, options, shard, directory)
+                for shard in range(options.shards)
+            ]
+            children += arbiters
+            for arbiter in arbiters:
+                arbiter.wait_for("observations_subscribed")
             out.write(
                 f"fleet: {scene.name}: {len(document['gateways'])} gateways, "
                 f"{options.workers} resolver worker(s), {options.shards} shard(s), "
@@ -179,7 +186,7 @@ def run_fleet(scene: SimScene, options: FleetOptions, out: IO[str]) -> int:
             codes = {child.name: child.stop() for child in reversed(children)}
             children.clear()
             events.close()
-            late = arbiter.log_text().count("observations_late")
+            late = any("observations_late" in arbiter.log_text() for arbiter in arbiters)
             result = score(scene.truth(), events.tally.changes)
             tally = events.tally
             out.write(
@@ -191,7 +198,7 @@ def run_fleet(scene: SimScene, options: FleetOptions, out: IO[str]) -> int:
                 f"  accuracy   F1 {result.f1:.2f} (precision {result.precision:.2f}, "
                 f"recall {result.recall:.2f}), zone IoU {result.zone_iou:.2f}\n"
                 f"  children   {', '.join(f'{k} exit {v}' for k, v in codes.items())}"
-                f"{'; the arbiter logged late observations' if late else ''}\n"
+                f"{'; an arbiter logged late observations' if late else ''}\n"
                 f"  wall time  {time.monotonic() - started:.0f} s\n"
             )
             return 0 if all(code == 0 for code in codes.values()) else 1
@@ -201,6 +208,22 @@ def run_fleet(scene: SimScene, options: FleetOptions, out: IO[str]) -> int:
             broker.stop()
     finally:
         remove(directory, broker_dir)
+
+
+def _arbiter(
+    python: Sequence[str], config: Path, options: FleetOptions, shard: int, directory: Path
+) -> _Child:
+    """The arbiter of ``shard``: its own id (its MQTT session) and outbox when there are more."""
+    command = [*python, "run", "--observations", "--config", str(config),
+               "--realtime", "--speed", str(options.speed)]  # fmt: skip
+    if options.shards == 1:
+        return _Child(ARBITER_ID, command, directory)
+    name = f"{ARBITER_ID}-{shard}"
+    settings = {
+        "BEACON_GATEWAY__GATEWAY_ID": name,
+        "BEACON_GATEWAY__OUTBOX__PATH": str(directory / f"{name}.sqlite"),
+    }
+    return _Child(name, [*command, "--shard", str(shard)], directory, settings)
 
 
 def _pacer(speed: float) -> Callable[[float], None]:

@@ -1,8 +1,8 @@
 """``beacon-gateway fleet``: a scene's fleet on this machine, as the docs tell users to run it.
 
-The real command in a child process (its own mosquitto, a worker, the arbiter), on the first
-four minutes of the store scene (``--duration``): it must end, report what it played and the
-arbiter's accuracy against the scene's truth, and exit 0 with every child exiting 0.
+The real command in a child process (its own mosquitto, workers, an arbiter per shard), on the
+first four minutes of the store scene (``--duration``): it must end, report what it played and
+the arbiters' accuracy against the scene's truth, and exit 0 with every child exiting 0.
 """
 
 from __future__ import annotations
@@ -25,8 +25,18 @@ def _fleet(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def test_the_fleet_command_plays_part_of_a_scene_and_scores_the_arbiter() -> None:
-    run = _fleet("--duration", "240", "--speed", "60", "--workers", "1")
+@pytest.mark.parametrize(
+    ("workers", "shards", "children"),
+    [
+        ("1", "1", "arbiter exit 0, worker-1 exit 0"),
+        ("2", "2", "arbiter-1 exit 0, arbiter-0 exit 0, worker-2 exit 0, worker-1 exit 0"),
+    ],
+)
+def test_the_fleet_command_plays_part_of_a_scene_and_scores_the_arbiters(
+    workers: str, shards: str, children: str
+) -> None:
+    # One arbiter per shard, each with its own id (its own MQTT session) and outbox.
+    run = _fleet("--duration", "240", "--speed", "60", "--workers", workers, "--shards", shards)
     assert run.returncode == 0, run.stdout + run.stderr[-2000:]
     played = re.search(r"played\s+(\d+) sightings -> (\d+) reports in (\d+) batches", run.stdout)
     assert played is not None, run.stdout
@@ -35,7 +45,7 @@ def test_the_fleet_command_plays_part_of_a_scene_and_scores_the_arbiter() -> Non
     accuracy = re.search(r"accuracy\s+F1 ([\d.]+) .* zone IoU ([\d.]+)", run.stdout)
     assert accuracy is not None, run.stdout
     assert 0.0 < float(accuracy[1]) <= 1.0  # the arbiter's events matched some of the truth
-    assert "children   arbiter exit 0, worker-1 exit 0" in run.stdout
+    assert f"children   {children}" in run.stdout
 
 
 def test_the_fleet_command_names_every_bad_option() -> None:
