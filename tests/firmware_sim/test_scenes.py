@@ -35,6 +35,21 @@ def test_shipped_scenes_load(name: str) -> None:
     assert scene.flows
 
 
+@pytest.mark.parametrize("name", ["store", "store-hostile", "airport", "airport-fleet"])
+def test_a_scene_with_another_duration_is_the_same_scene_otherwise(name: str) -> None:
+    scene = load_scene(SCENES / f"{name}.toml")
+    shorter = scene.with_duration(60.0)
+    assert shorter.duration_s == 60.0
+    assert {**shorter.model_dump(), "duration_s": scene.duration_s} == scene.model_dump()
+
+
+@pytest.mark.parametrize("duration", [0.0, -5.0, float("nan"), float("inf"), 1e12])
+def test_a_duration_the_scene_cannot_have_is_an_error_naming_it(duration: float) -> None:
+    scene = load_scene(SCENES / "store.toml")
+    with pytest.raises(SceneError, match=r"duration_s"):
+        scene.with_duration(duration)
+
+
 def test_scene_errors_name_every_field() -> None:
     document = tomllib.loads((SCENES / "store.toml").read_text())
     document["duration_s"] = -1
