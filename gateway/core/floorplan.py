@@ -154,12 +154,13 @@ class ZoneFitter:
         # In column order: the same set of gateways is one cache entry, however it was heard.
         ordered = sorted(heard)
         columns = tuple(column for column, _ in ordered)
-        twice_centred, norms = self._centred(columns)
+        rows, norms = self._rows(columns)
         values = [value for _, value in ordered]
         mean = sum(values) / len(values)
         centred = [value - mean for value in values]
-        # |o - m|^2 = |m|^2 - 2 m.o + |o|^2, both sides centred (the constant fitted away)
-        misfit = norms - np.array(centred) @ twice_centred
+        # |m - o|^2 with both sides centred (the constant fitted away) is
+        # |m_c|^2 - 2 m.o_c + |o_c|^2: o_c sums to zero, so m need not be centred for the middle.
+        misfit = norms - 2 * (np.array(centred) @ rows)
         best = np.minimum.reduceat(misfit, self._starts)
         offset = sum(value * value for value in centred)
         scale = 1 / len(values)
@@ -168,12 +169,13 @@ class ZoneFitter:
             for label, value in zip(self._labels, best.tolist(), strict=True)
         }
 
-    def _centred(
+    def _rows(
         self, columns: tuple[int, ...]
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """These gateways' model, centred per cell and doubled, and each cell's squared norm.
+        """These gateways' rows of the model, and each cell's squared norm once centred.
 
-        The model has a row per gateway and a column per cell.
+        The model has a row per gateway and a column per cell. A centred squared norm is the
+        sum of squares less the squared sum over the count.
 
         Cached per set of gateways (a beacon is heard by the same few for a while), within
         the fitter's cache budget (the oldest set goes first).
@@ -182,8 +184,8 @@ class ZoneFitter:
         if cached is not None:
             return cached
         model = self._model[list(columns)]
-        centred = model - model.mean(axis=0)
-        entry = (2 * centred, np.einsum("ij,ij->j", centred, centred))
+        sums = model.sum(axis=0)
+        entry = (model, np.einsum("ij,ij->j", model, model) - sums * sums / len(columns))
         size = entry[0].nbytes + entry[1].nbytes
         while self._cache and self._cache_bytes + size > self._cache_limit:
             oldest = next(iter(self._cache))
