@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
 import paho.mqtt.client as paho
@@ -34,7 +35,6 @@ from gateway.topics import FleetTopics
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-    from pathlib import Path
 
     from gateway.sources.sim import SimScene
 
@@ -86,6 +86,10 @@ class _Child:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def cpu_seconds(self) -> float | None:
+        """The CPU time (user and system) it used so far; None where /proc cannot tell."""
+        return process_cpu_seconds(self.process.pid)
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -183,6 +187,8 @@ def run_fleet(scene: SimScene, options: FleetOptions, out: IO[str]) -> int:
             finally:
                 player.close()
             _settle(events, EXIT_SETTLE_S / options.speed)
+            cpu: dict[str, float | None] = {"player": time.process_time()}
+            cpu.update({child.name: child.cpu_seconds() for child in children})
             codes = {child.name: child.stop() for child in reversed(children)}
             children.clear()
             events.close()
@@ -197,6 +203,7 @@ def run_fleet(scene: SimScene, options: FleetOptions, out: IO[str]) -> int:
                 + f"\n  subjects   {len(tally.beacons)} beacons named by events\n"
                 f"  accuracy   F1 {result.f1:.2f} (precision {result.precision:.2f}, "
                 f"recall {result.recall:.2f}), zone IoU {result.zone_iou:.2f}\n"
+                f"  cpu        {_cpu_line(cpu)}\n"
                 f"  children   {', '.join(f'{k} exit {v}' for k, v in codes.items())}"
                 f"{'; an arbiter logged late observations' if late else ''}\n"
                 f"  wall time  {time.monotonic() - started:.0f} s\n"
@@ -208,6 +215,26 @@ def run_fleet(scene: SimScene, options: FleetOptions, out: IO[str]) -> int:
             broker.stop()
     finally:
         remove(directory, broker_dir)
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """A live process's CPU time (user and system, seconds), from /proc; None if unreadable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
+    try:
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    except (IndexError, ValueError):
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_line(cpu: Mapping[str, float | None]) -> str:
+    """``name N s`` for each process whose CPU time is known; what the line is about."""
+    known = [f"{name} {seconds:.0f} s" for name, seconds in cpu.items() if seconds is not None]
+    return ", ".join(known) + " (player: the simulator, the reporters and this command)"
 
 
 def _arbiter(

@@ -13,7 +13,9 @@ import sys
 
 import pytest
 
+from gateway.fleet.run import process_cpu_seconds
 from tests.fleet.fleet_world import REPO, STORE_SCENE, WAIT_S
+from tests.mosquitto import wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -46,6 +48,22 @@ def test_the_fleet_command_plays_part_of_a_scene_and_scores_the_arbiters(
     assert accuracy is not None, run.stdout
     assert 0.0 < float(accuracy[1]) <= 1.0  # the arbiter's events matched some of the truth
     assert f"children   {children}" in run.stdout
+    cpu = re.search(r"cpu\s+(.*)", run.stdout)
+    assert cpu is not None, run.stdout
+    names = [name for name, _ in re.findall(r"(\S+) (\d+) s", cpu[1])]
+    assert sorted(names) == sorted(["player", *re.findall(r"(\S+) exit 0", children)])
+
+
+def test_cpu_time_of_a_live_process_and_of_none() -> None:
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        wait_until(
+            lambda: (process_cpu_seconds(busy.pid) or 0.0) >= 0.2, "the busy child's CPU time"
+        )
+    finally:
+        busy.kill()
+        busy.wait()
+    assert process_cpu_seconds(busy.pid) is None  # reaped: no such process
 
 
 def test_the_fleet_command_names_every_bad_option() -> None:
