@@ -223,8 +223,8 @@ def process_cpu_seconds(pid: int) -> float | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
     try:
+        fields = stat[stat.rindex(")") + 2 :].split()  # after the name, which may hold spaces
         ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     except (IndexError, ValueError):
         return None
