@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final
 import eid
 from eid import frames
 from gateway.core.identity import (
+    BeaconDirectory,
     EidKey,
     Identified,
     Identifier,
@@ -228,10 +229,8 @@ class BatchResolver:
         uid_beacons: Mapping[bytes, str] | None = None,
         url_beacons: Mapping[str, str] | None = None,
     ) -> None:
-        self._resolver = resolver
+        self._directory = BeaconDirectory(resolver, uid_beacons, url_beacons)
         self._eid_keys = dict(eid_keys or {})
-        self._uid = dict(uid_beacons or {})
-        self._url = dict(url_beacons or {})
         self.counts: Counter[Outcome] = Counter()
 
     def resolve(self, batch: Batch) -> Batch:
@@ -256,40 +255,13 @@ class BatchResolver:
             return None
         if isinstance(frame, frames.TlmFrame | frames.EtlmFrame):
             return self._telemetry(frame, record, at)
-        found = self._identify(frame, at)
-        if found is None:
+        claim = self._directory.claim(frame, at, self.counts)
+        if claim is None:
             return None
-        beacon_id, tx_power, _ = found
         self.counts[Outcome.IDENTIFIED] += 1
-        return ObservedRecord(record.at_ms, record.rssi, record.adverts, tx_power, beacon_id)
-
-    def _identify(self, frame: frames.Frame, at: float) -> tuple[str, int, int | None] | None:
-        """``(beacon id, tx power, EID period start)`` of an ID frame, or None (counted)."""
-        if isinstance(frame, frames.EidFrame):
-            resolver = self._resolver
-            if resolver is None:
-                self.counts[Outcome.UNKNOWN] += 1
-                return None
-            try:
-                match = resolver.resolve(frame.eid, at)
-                if match is None:
-                    self.counts[Outcome(resolver.lookup(frame.eid, at).reason.value)] += 1
-                    return None
-            except eid.EidError:  # a time the resolver cannot take (wire.decode bounds it)
-                self.counts[Outcome.MALFORMED] += 1
-                return None
-            return match.beacon_id, frame.tx_power, match.counter
-        beacon_id: str | None = None
-        if isinstance(frame, frames.UidFrame):
-            beacon_id = self._uid.get(frame.namespace + frame.instance)
-            tx_power = frame.tx_power
-        elif isinstance(frame, frames.UrlFrame):
-            beacon_id = self._url.get(frame.url)
-            tx_power = frame.tx_power
-        if beacon_id is None:
-            self.counts[Outcome.UNKNOWN] += 1
-            return None
-        return beacon_id, tx_power, None
+        return ObservedRecord(
+            record.at_ms, record.rssi, record.adverts, claim.tx_power, claim.beacon_id
+        )
 
     def _telemetry(
         self, frame: frames.TlmFrame | frames.EtlmFrame, record: HeardRecord, at: float
@@ -302,10 +274,10 @@ class BatchResolver:
         if isinstance(paired, frames.TlmFrame | frames.EtlmFrame):
             self.counts[Outcome.UNPAIRED] += 1
             return None
-        found = self._identify(paired, at)
-        if found is None:
+        claim = self._directory.claim(paired, at, self.counts)
+        if claim is None:
             return None
-        beacon_id, tx_power, counter = found
+        beacon_id, tx_power, counter = claim.beacon_id, claim.tx_power, claim.counter
         tlm: frames.TlmFrame | None
         if isinstance(frame, frames.TlmFrame):
             tlm = frame

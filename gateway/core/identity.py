@@ -140,6 +140,67 @@ class _Readings:
     last: _Reading  # the last reading that verified
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The beacon an ID frame names, and ``counter``: its EID period's start (EID frames)."""
+
+    beacon_id: str
+    tx_power: int
+    frame_kind: str
+    counter: int | None = None
+
+
+IdFrame = frames.EidFrame | frames.UidFrame | frames.UrlFrame
+
+
+class BeaconDirectory:
+    """Who an ID frame belongs to: EIDs by the resolver, UIDs and URLs by their allow-lists.
+
+    Shared by the gateway's :class:`Identifier` and the fleet's resolver workers
+    (:class:`gateway.core.fleet.BatchResolver`), so both name beacons, and count what they
+    cannot name, the same way.
+    """
+
+    __slots__ = ("_resolver", "_uid", "_url")
+
+    def __init__(
+        self,
+        resolver: eid.Resolver | None,
+        uid_beacons: Mapping[bytes, str] | None,
+        url_beacons: Mapping[str, str] | None,
+    ) -> None:
+        self._resolver = resolver
+        self._uid = dict(uid_beacons or {})
+        self._url = dict(url_beacons or {})
+
+    def claim(self, frame: IdFrame, at: float, counts: Counter[Outcome]) -> Claim | None:
+        """The beacon ``frame`` names at ``at``, or None, counted in ``counts`` by why."""
+        if isinstance(frame, frames.EidFrame):
+            resolver = self._resolver
+            if resolver is None:
+                counts[Outcome.UNKNOWN] += 1
+                return None
+            try:
+                match = resolver.resolve(frame.eid, at)
+                if match is None:
+                    counts[Outcome(resolver.lookup(frame.eid, at).reason.value)] += 1
+                    return None
+            except eid.EidError:  # a time the resolver cannot take
+                counts[Outcome.MALFORMED] += 1
+                return None
+            return Claim(match.beacon_id, frame.tx_power, "eid", match.counter)
+        if isinstance(frame, frames.UidFrame):
+            beacon_id = self._uid.get(frame.namespace + frame.instance)
+            kind = "uid"
+        else:
+            beacon_id = self._url.get(frame.url)
+            kind = "url"
+        if beacon_id is None:
+            counts[Outcome.UNKNOWN] += 1
+            return None
+        return Claim(beacon_id, frame.tx_power, kind)
+
+
 class Identifier:
     """Attributes sightings to beacons; keeps per-outcome counters in :attr:`counts`."""
 
@@ -154,10 +215,8 @@ class Identifier:
         max_paired: int = MAX_PAIRED_ADDRESSES,
     ) -> None:
         """``uid_beacons`` maps the 16-byte namespace + instance to a beacon id."""
-        self._resolver = resolver
+        self._directory = BeaconDirectory(resolver, uid_beacons, url_beacons)
         self._eid_keys = dict(eid_keys or {})
-        self._uid = dict(uid_beacons or {})
-        self._url = dict(url_beacons or {})
         self._window = pairing_window_s
         self._max_paired = max_paired
         self._paired: dict[str, _Pairing] = {}
@@ -192,38 +251,15 @@ class Identifier:
         except eid.FrameError:
             self.counts[Outcome.MALFORMED] += 1
             return None
-        if isinstance(frame, frames.EidFrame):
-            return self._eid(frame, sighting)
-        if isinstance(frame, frames.UidFrame):
-            beacon_id = self._uid.get(frame.namespace + frame.instance)
-            return self._known(beacon_id, frame.tx_power, "uid", sighting)
-        if isinstance(frame, frames.UrlFrame):
-            beacon_id = self._url.get(frame.url)
-            return self._known(beacon_id, frame.tx_power, "url", sighting)
-        return self._telemetry(frame, sighting)
-
-    def _eid(self, frame: frames.EidFrame, sighting: Sighting) -> Identified | None:
-        if self._resolver is None:
-            self.counts[Outcome.UNKNOWN] += 1
+        if isinstance(frame, frames.TlmFrame | frames.EtlmFrame):
+            return self._telemetry(frame, sighting)
+        claim = self._directory.claim(frame, at, self.counts)
+        if claim is None:
             return None
-        match = self._resolver.resolve(frame.eid, sighting.at)
-        if match is None:
-            reason = self._resolver.lookup(frame.eid, sighting.at).reason
-            self.counts[Outcome(reason.value)] += 1
-            return None
-        self._pair(sighting, match.beacon_id, match.counter, frame.tx_power)
+        self._pair(sighting, claim.beacon_id, claim.counter, claim.tx_power)
         self.counts[Outcome.IDENTIFIED] += 1
-        return Identified(match.beacon_id, frame.tx_power, "eid", frame.eid)
-
-    def _known(
-        self, beacon_id: str | None, tx_power: int, kind: str, sighting: Sighting
-    ) -> Identified | None:
-        if beacon_id is None:
-            self.counts[Outcome.UNKNOWN] += 1
-            return None
-        self._pair(sighting, beacon_id, None, tx_power)
-        self.counts[Outcome.IDENTIFIED] += 1
-        return Identified(beacon_id, tx_power, kind)
+        raw = frame.eid if isinstance(frame, frames.EidFrame) else None
+        return Identified(claim.beacon_id, claim.tx_power, claim.frame_kind, raw)
 
     def _pair(self, sighting: Sighting, beacon_id: str, counter: int | None, power: int) -> None:
         paired = self._paired
