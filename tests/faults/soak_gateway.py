@@ -81,7 +81,8 @@ def sample(daemon: Daemon, hour: int) -> dict[str, Any]:
     figures: dict[str, Any] = {"hour": hour, "rss_kib": rss_kib(pid), "fds": open_fds(pid)}
     pipeline = daemon.assembly.pipeline
     identifier = pipeline.identifier
-    retired = getattr(getattr(identifier, "_resolver", None), "_retired", None)
+    directory = getattr(identifier, "_directory", None)  # the BeaconDirectory naming beacons
+    retired = getattr(getattr(directory, "_resolver", None), "_retired", None)
     retired_map = getattr(getattr(retired, "_map", None), "_keys", None)
     fitter = getattr(pipeline.presence, "_fitter", None)
     ciphers, cipher_cap = _cache_size("_cipher")
