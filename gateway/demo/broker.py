@@ -41,6 +41,10 @@ START_LIMIT_S: Final = 10.0
 STOP_LIMIT_S: Final = 5.0
 """How long the broker may take to exit on SIGTERM before it is killed."""
 LOG_TAIL_LINES: Final = 10
+MAX_QUEUED_MESSAGES: Final = 100_000
+"""Per client, above those in flight: a demo's reconnecting subscriber loses nothing."""
+DROPPED_NOTICE: Final = "Outgoing messages are being dropped for client"
+"""What mosquitto logs (a notice) when a client's queue is full and it drops a message."""
 
 
 def find_mosquitto(explicit: str | None = None) -> str:
@@ -70,8 +74,12 @@ def free_port() -> int:
         return port
 
 
-def config_text(directory: Path, port: int) -> str:
-    """The broker's whole configuration: one loopback listener, persistence in ``directory``."""
+def config_text(directory: Path, port: int, max_queued: int = MAX_QUEUED_MESSAGES) -> str:
+    """The broker's whole configuration: one loopback listener, persistence in ``directory``.
+
+    ``max_queued`` is mosquitto's ``max_queued_messages``. Not 0, which the manual says is no
+    limit: several 2.0 releases drop or refuse everything then (mosquitto #2879, #3244).
+    """
     return "\n".join(
         [
             "# beacon-gateway demo: a private broker, removed when the demo ends",
@@ -83,7 +91,7 @@ def config_text(directory: Path, port: int) -> str:
             "log_type error",
             "log_type warning",
             "log_type notice",
-            "max_queued_messages 100000",
+            f"max_queued_messages {max_queued}",
             "set_tcp_nodelay true",  # small PUBACKs and batches: no wait for a delayed ACK
             "",
         ]
@@ -97,8 +105,16 @@ class Broker:
     process (SIGTERM, then SIGKILL after :data:`STOP_LIMIT_S`).
     """
 
-    def __init__(self, binary: str, directory: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        binary: str,
+        directory: Path,
+        port: int | None = None,
+        *,
+        max_queued: int = MAX_QUEUED_MESSAGES,
+    ) -> None:
         self.binary = binary
+        self.max_queued = max_queued
         self.directory = directory
         self.port = free_port() if port is None else port
         self.config_path = directory / "mosquitto.conf"
@@ -122,7 +138,9 @@ class Broker:
         Raises :class:`DemoError` with the broker's log when it exits or does not listen in
         time; returns early (still starting) when ``interrupted()`` says so.
         """
-        self.config_path.write_text(config_text(self.directory, self.port), encoding="utf-8")
+        self.config_path.write_text(
+            config_text(self.directory, self.port, self.max_queued), encoding="utf-8"
+        )
         account = _broker_account()
         if account is not None:
             for path in (self.directory, *self.directory.iterdir()):
@@ -172,6 +190,17 @@ class Broker:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def dropped_clients(self) -> list[str]:
+        """The clients the broker said it dropped messages for (its log), in log order."""
+        if not self.log_path.exists():
+            return []
+        names: dict[str, None] = {}
+        for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            _, found, rest = line.partition(DROPPED_NOTICE)
+            if found:
+                names[rest.strip().removesuffix(".")] = None
+        return list(names)
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         """The last lines the broker logged (for error messages)."""
