@@ -41,7 +41,15 @@ _STATUS_SCHEMA: Final = {
     "properties": {
         "status": {"type": "string", "enum": ["online", "offline"]},
         "gateway": {"type": "string"},
-        "at": {"type": "number", "description": "Unix time of the change."},
+        "at": {"type": "number", "description": "Unix time of the change (not in the will)."},
+        "reason": {
+            "type": "string",
+            "enum": ["stopped", "connection_lost"],
+            "description": (
+                "Why offline: 'stopped' (a clean stop) or 'connection_lost' (the will, sent by "
+                "the broker). Absent from 'online'."
+            ),
+        },
     },
 }
 
