@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final, Literal, TextIO
 import structlog
 
 if TYPE_CHECKING:
-    from structlog.typing import Processor
+    from structlog.typing import EventDict, Processor
 
 LEVELS: Final = {
     "debug": logging.DEBUG,
@@ -30,10 +30,16 @@ Format = Literal["auto", "json", "console"]
 def configure(
     level: str = "info", fmt: Format = "auto", stream: TextIO | None = None, **context: str
 ) -> None:
-    """Set up logging for the process; ``context`` (e.g. ``gateway_id``) is bound to every line."""
+    """Set up logging for the process; ``context`` (e.g. ``gateway_id``) is added to every line.
+
+    ``context`` is added by a processor, not bound in context variables: a thread the process
+    did not start through asyncio (paho's network loop) has context variables of its own, and
+    its lines would go without it.
+    """
     stream = sys.stderr if stream is None else stream
     console = fmt == "console" or (fmt == "auto" and stream.isatty())
     shared: list[Processor] = [
+        _add_context(dict(context)),
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,
@@ -72,5 +78,14 @@ def configure(
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.clear_contextvars()
-    if context:
-        structlog.contextvars.bind_contextvars(**context)
+
+
+def _add_context(context: dict[str, str]) -> Processor:
+    """A processor adding ``context`` to every line (what a line says itself wins)."""
+
+    def add(_logger: object, _method: str, event_dict: EventDict) -> EventDict:
+        for key, value in context.items():
+            event_dict.setdefault(key, value)
+        return event_dict
+
+    return add
