@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 EXIT_USAGE: Final = 2
+EXIT_READER_GONE: Final = 128 + signal.SIGPIPE
+"""As a tool killed by SIGPIPE: whoever read the output closed it (``frames | head``)."""
 DEFAULT_TX_POWER: Final = -18
 """Calibrated Tx power at 0 m of a typical beacon at 0 dBm radio power (0xEE)."""
 
@@ -125,6 +129,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # now, not at exit: a reader gone away is then handled here
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python quiet at exit
+        return EXIT_READER_GONE
+    return status
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "provision":

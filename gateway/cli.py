@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -23,6 +25,8 @@ EXIT_OK: Final = 0
 EXIT_BAD_INPUT: Final = 1
 """Some input lines could not be decoded (each is reported)."""
 EXIT_USAGE: Final = 2
+EXIT_READER_GONE: Final = 128 + signal.SIGPIPE
+"""As a tool killed by SIGPIPE: whoever read the output closed it (``decode | head``)."""
 """The command line, a file or the registry is wrong; nothing was decoded."""
 
 
@@ -97,6 +101,16 @@ def _decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # now, not at exit: a reader gone away is then handled here
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python quiet at exit
+        return EXIT_READER_GONE
+    return status
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "demo":
@@ -118,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Refusals with their reason: bad input, a secret file's permissions or key, a registry
         # change, a registration record failing a check. Messages never carry secrets.
         print(f"beacon-gateway: {exc}", file=sys.stderr)
+    except BrokenPipeError:
+        raise  # the output's reader, not an input: see main
     except OSError as exc:
         print(f"beacon-gateway: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
     except UnicodeDecodeError:
