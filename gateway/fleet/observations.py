@@ -36,7 +36,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from gateway.core.fleet import observed_sightings
 from gateway.core.wire import BatchKind, WireError, decode
-from gateway.fleet.session_client import release, session_client
+from gateway.fleet.session_client import INBOX_LIMIT, InboxLimit, release, session_client
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -72,6 +72,7 @@ class ObservationSource:
         shards: Sequence[int] | None = None,
         *,
         late_s: float = LATE_S,
+        inbox_limit: int = INBOX_LIMIT,
     ) -> None:
         if not settings.is_v5:
             msg = "the arbiter needs MQTT 5 (persistent sessions with expiry)"
@@ -93,6 +94,9 @@ class ObservationSource:
         self._late_s = late_s
         self._newest = -math.inf
         self._next_late_log = -math.inf
+        self._inbox_size = inbox_limit
+        self.inbox_limit = InboxLimit(inbox_limit)
+        """The current connection's (a new one each time :meth:`sightings` starts)."""
 
     def bind_commit(self, committed: Callable[[], Awaitable[None]]) -> None:
         """What to await before acknowledging: every event put so far is durable."""
@@ -102,9 +106,11 @@ class ObservationSource:
         """Observations as they arrive, already identified."""
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[paho.MQTTMessage] = asyncio.Queue()
+        limit = self.inbox_limit = InboxLimit(self._inbox_size)
 
         def arrived(message: paho.MQTTMessage) -> None:
-            loop.call_soon_threadsafe(inbox.put_nowait, message)
+            if limit.admit():
+                loop.call_soon_threadsafe(inbox.put_nowait, message)
 
         client = self._client(arrived)
         client.loop_start()
@@ -112,6 +118,7 @@ class ObservationSource:
         try:
             while True:
                 message = await inbox.get()
+                limit.taken()
                 for sighting in self._take(message):
                     yield sighting
                 pending.append(message)
@@ -122,6 +129,7 @@ class ObservationSource:
                         client.ack(done.mid, done.qos)
                     pending.clear()
         finally:
+            limit.close()
             client.disconnect()
             release(client)
 

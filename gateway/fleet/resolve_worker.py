@@ -35,7 +35,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from gateway.core.fleet import split
 from gateway.core.wire import BatchKind, WireError, decode, encode
 from gateway.delivery.mqtt_client import properties
-from gateway.fleet.session_client import release, session_client
+from gateway.fleet.session_client import INBOX_LIMIT, InboxLimit, release, session_client
 
 if TYPE_CHECKING:
     import threading
@@ -93,6 +93,7 @@ class ResolveWorker:
         group: str,
         shards: int,
         leave: bool = False,
+        inbox_limit: int = INBOX_LIMIT,
     ) -> None:
         if not settings.is_v5:
             msg = "resolver workers need MQTT 5 (shared subscriptions, session expiry)"
@@ -105,6 +106,7 @@ class ResolveWorker:
         self._shards = shards
         self._leave = leave
         self._inbox: queue.Queue[paho.MQTTMessage] = queue.Queue()
+        self.inbox_limit = InboxLimit(inbox_limit)
         self._pending: list[_Pending] = []
         self._taking = True
         self._client = self._make_client()
@@ -142,7 +144,8 @@ class ResolveWorker:
     def _on_message(
         self, _client: paho.Client, _userdata: object, message: paho.MQTTMessage
     ) -> None:
-        self._inbox.put(message)
+        if self.inbox_limit.admit():
+            self._inbox.put(message)
 
     # -------------------------------------------------------------------- the worker's thread
 
@@ -170,12 +173,14 @@ class ResolveWorker:
         except queue.Empty:
             self._settle()
             return
+        self.inbox_limit.taken()
         self._handle(message)
         while True:  # take what else is waiting before settling acknowledgements
             try:
                 message = self._inbox.get_nowait()
             except queue.Empty:
                 break
+            self.inbox_limit.taken()
             self._handle(message)
         self._settle()
 
@@ -242,6 +247,7 @@ class ResolveWorker:
         if self._leave and not self._pending:
             props = properties(PacketTypes.DISCONNECT)
             props.SessionExpiryInterval = 0
+        self.inbox_limit.close()
         self._client.disconnect(properties=props)
         release(self._client)
 

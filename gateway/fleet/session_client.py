@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Final
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -23,6 +24,12 @@ if TYPE_CHECKING:
     from gateway.delivery.mqtt_settings import MqttSettings
 
 MAX_RECONNECT_DELAY_S = 30
+RECEIVE_MAXIMUM: Final = 100
+"""The most unacknowledged messages the broker may send us (MQTT 5 Receive Maximum): a backlog
+waits in the session at the broker, and 100 batches keep a consumer busy."""
+INBOX_LIMIT: Final = 100
+"""The most messages handed over by paho's thread and not yet taken (:class:`InboxLimit`)."""
+ADMIT_POLL_S: Final = 0.2
 
 
 def session_client(settings: MqttSettings, client_id: str) -> paho.Client:
@@ -49,6 +56,7 @@ def session_client(settings: MqttSettings, client_id: str) -> paho.Client:
     set_no_delay(client)
     session = properties(PacketTypes.CONNECT)
     session.SessionExpiryInterval = s.session_expiry_s
+    session.ReceiveMaximum = RECEIVE_MAXIMUM
     client.connect_async(s.host, s.port, s.keepalive_s, clean_start=False, properties=session)
     return client
 
@@ -75,3 +83,49 @@ def release(client: paho.Client) -> None:
     reset = getattr(client, "_reset_sockets", None)  # see MqttClient.release_socketpair
     if callable(reset):
         reset(sockpair_only=True)
+
+
+class InboxLimit:
+    """At most ``size`` messages handed over by paho's thread and not yet taken by the consumer.
+
+    A consumer acknowledges a batch only once what it caused is safe, so whatever the broker
+    sends ahead waits in the consumer's memory. The broker's flow control is not enough:
+    mosquitto 2.0.11 sends past the Receive Maximum once acknowledgements flow (mosquitto
+    #2301), and a busy arbiter was sent its whole backlog, gigabytes of it. So paho's thread
+    waits here while the inbox is full: it stops reading, TCP pushes back, and the rest waits
+    at the broker. The consumer frees a place as it takes a message, never by waiting on
+    paho's thread, so the two cannot deadlock.
+    """
+
+    def __init__(self, size: int = INBOX_LIMIT) -> None:
+        self.size = size
+        self._free = threading.Semaphore(size)
+        self._closed = threading.Event()
+        self._held = 0
+        self._lock = threading.Lock()
+        self.peak = 0
+        """The most messages the inbox ever held."""
+
+    def admit(self) -> bool:
+        """In paho's thread, before handing a message over: wait for a place.
+
+        False once closed: the message is then dropped unacknowledged, and the broker sends
+        it again in the session's next connection.
+        """
+        while not self._free.acquire(timeout=ADMIT_POLL_S):
+            if self._closed.is_set():
+                return False
+        with self._lock:
+            self._held += 1
+            self.peak = max(self.peak, self._held)
+        return True
+
+    def taken(self) -> None:
+        """In the consumer, for each message it takes from the inbox."""
+        with self._lock:
+            self._held -= 1
+        self._free.release()
+
+    def close(self) -> None:
+        """Let paho's thread go (before stopping it): it admits nothing more."""
+        self._closed.set()
