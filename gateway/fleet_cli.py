@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from gateway.config import Config
 
 EXIT_OK: Final = 0
+FLEET_STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGHUP)
+"""Stop ``fleet`` as Ctrl-C does: everything it started is stopped (SIGINT already does)."""
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -97,7 +99,23 @@ def run_fleet_command(args: argparse.Namespace, out: TextIO) -> int:
     options = FleetOptions(
         workers=args.workers, shards=args.shards, speed=args.speed, mosquitto=args.mosquitto
     )
-    return run_fleet(SimScene(args.scene, args.seed, duration_s=args.duration), options, out)
+    scene = SimScene(args.scene, args.seed, duration_s=args.duration)
+    stopped_by: list[int] = []
+
+    def interrupt(signum: int, _frame: object) -> None:
+        stopped_by.append(signum)
+        raise KeyboardInterrupt  # unwinds through run_fleet, which stops all it started
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in FLEET_STOP_SIGNALS}
+    try:
+        return run_fleet(scene, options, out)
+    except KeyboardInterrupt:
+        signum = stopped_by[0] if stopped_by else signal.SIGINT
+        out.write(f"fleet: stopped by {signal.Signals(signum).name}; its processes too\n")
+        return 128 + signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def batch_resolver(config: Config, registry: KeyRegistry) -> BatchResolver:

@@ -25,6 +25,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gateway.demo import children
 from gateway.demo.broker import Broker, find_mosquitto
 from gateway.demo.session import remove, work_directories
 from gateway.demo.summary import Tally
@@ -74,9 +75,7 @@ class _Child:
         self._log: IO[bytes] = self.log_path.open("wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("BEACON_GATEWAY__")}
         env.update(settings or {})  # this child's own settings, as BEACON_GATEWAY__ variables
-        self.process = subprocess.Popen(  # noqa: S603 - our own command line
-            list(command), stdout=self._log, stderr=subprocess.STDOUT, env=env
-        )
+        self.process = children.start(command, self._log, env)  # stopped if the run dies
 
     def wait_for(self, text: str) -> None:
         deadline = time.monotonic() + READY_S
@@ -154,14 +153,13 @@ def run_fleet(scene: SimScene, options: FleetOptions, out: IO[str]) -> int:
     try:
         broker = Broker(find_mosquitto(options.mosquitto), broker_dir, max_queued=QUEUE_LIMIT)
         broker.start()
-        children: list[_Child] = []
+        started_children: list[_Child] = []
         try:
             document = scene.config_document()
             site = write_site(
                 document, scene.run.registry_toml(), directory, broker.port, shards=options.shards
             )
             topics = FleetTopics("fleet", str(document["site"]))
-            events = _Events(broker.port, f"{topics.site_base}/+/presence/+")  # arbiters only
             python = [sys.executable, "-m", "gateway"]
             for n in range(1, options.workers + 1):
                 worker = _Child(
@@ -169,15 +167,17 @@ def run_fleet(scene: SimScene, options: FleetOptions, out: IO[str]) -> int:
                     [*python, "resolve", "--config", str(site.config), "--worker-id", f"w{n}"],
                     directory,
                 )
-                children.append(worker)
+                started_children.append(worker)
                 worker.wait_for("resolver_subscribed")
             arbiters = [
                 _arbiter(python, site.config, options, shard, directory)
                 for shard in range(options.shards)
             ]
-            children += arbiters
+            started_children += arbiters
             for arbiter in arbiters:
                 arbiter.wait_for("observations_subscribed")
+            # After the children: its paho thread would make their preexec_fn unsafe.
+            events = _Events(broker.port, f"{topics.site_base}/+/presence/+")  # arbiters only
             out.write(
                 f"fleet: {scene.name}: {len(document['gateways'])} gateways, "
                 f"{options.workers} resolver worker(s), {options.shards} shard(s), "
@@ -191,9 +191,9 @@ def run_fleet(scene: SimScene, options: FleetOptions, out: IO[str]) -> int:
                 player.close()
             _settle(events, EXIT_SETTLE_S / options.speed)
             cpu: dict[str, float | None] = {"player": time.process_time()}
-            cpu.update({child.name: child.cpu_seconds() for child in children})
-            codes = {child.name: child.stop() for child in reversed(children)}
-            children.clear()
+            cpu.update({child.name: child.cpu_seconds() for child in started_children})
+            codes = {child.name: child.stop() for child in reversed(started_children)}
+            started_children.clear()
             events.close()
             late = any("observations_late" in arbiter.log_text() for arbiter in arbiters)
             dropped = broker.dropped_clients()
@@ -219,7 +219,7 @@ def run_fleet(scene: SimScene, options: FleetOptions, out: IO[str]) -> int:
             )
             return 0 if not dropped and all(code == 0 for code in codes.values()) else 1
         finally:
-            for child in children:
+            for child in started_children:
                 child.stop()
             broker.stop()
     finally:

@@ -7,9 +7,12 @@ the arbiters' accuracy against the scene's truth, and exit 0 with every child ex
 
 from __future__ import annotations
 
+import contextlib
 import re
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +75,46 @@ def test_the_fleet_command_names_every_bad_option() -> None:
     for option, value in (("--workers", "0"), ("--duration", "0.0"), ("--speed", "-1.0")):
         assert f"{option}: must be" in run.stderr
         assert f"(got {value})" in run.stderr
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` now (Linux /proc)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                for child in (task / "children").read_text().split():
+                    found.add(int(child))
+                    todo.append(int(child))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_fleet_command_stops_everything_it_started(signum: int) -> None:
+    fleet = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "fleet", "--scene", str(STORE_SCENE), "--speed", "1"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert fleet.stdout is not None
+        assert fleet.stdout.readline().startswith("fleet: store:")  # everything is running
+        started = _descendants(fleet.pid)
+        assert len(started) >= 4  # mosquitto, two workers, an arbiter
+        fleet.send_signal(signum)
+        out, err = fleet.communicate(timeout=WAIT_S * 2)
+    finally:
+        fleet.kill()
+        fleet.wait()
+    assert fleet.returncode == 128 + signum, err[-2000:]
+    assert f"stopped by {signal.Signals(signum).name}" in out
+    wait_until(lambda: not any(_alive(pid) for pid in started), "every child to end")
