@@ -94,7 +94,8 @@ class InboxLimit:
     #2301), and a busy arbiter was sent its whole backlog, gigabytes of it. So paho's thread
     waits here while the inbox is full: it stops reading, TCP pushes back, and the rest waits
     at the broker. The consumer frees a place as it takes a message, never by waiting on
-    paho's thread, so the two cannot deadlock.
+    paho's thread, so the two cannot deadlock. (A consumer stalled for longer than one and a
+    half keepalives is disconnected by the broker; its session keeps the rest.)
     """
 
     def __init__(self, size: int = INBOX_LIMIT) -> None:
