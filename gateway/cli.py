@@ -25,9 +25,9 @@ EXIT_OK: Final = 0
 EXIT_BAD_INPUT: Final = 1
 """Some input lines could not be decoded (each is reported)."""
 EXIT_USAGE: Final = 2
+"""The command line, a file or the registry is wrong; nothing was decoded."""
 EXIT_READER_GONE: Final = 128 + signal.SIGPIPE
 """As a tool killed by SIGPIPE: whoever read the output closed it (``decode | head``)."""
-"""The command line, a file or the registry is wrong; nothing was decoded."""
 
 
 def _parser() -> argparse.ArgumentParser:
