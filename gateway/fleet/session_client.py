@@ -99,7 +99,6 @@ class InboxLimit:
     """
 
     def __init__(self, size: int = INBOX_LIMIT) -> None:
-        self.size = size
         self._free = threading.Semaphore(size)
         self._closed = threading.Event()
         self._held = 0

@@ -30,7 +30,6 @@ import base64
 import contextlib
 import io
 import json
-import logging
 import os
 import random
 import secrets
@@ -73,6 +72,7 @@ from gateway.sources.base import eddystone_sighting
 from gateway.sources.sim import SimScene
 from tests.faults.secret_search import ENCODINGS, find_leaks, needles, scanned_bytes
 from tests.mosquitto import Mosquitto, Subscriber, free_port, wait_until
+from tests.saved_logging import saved_logging
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -483,23 +483,6 @@ def test_raw_eids_are_published_when_asked_positive_control(
 
 
 @contextlib.contextmanager
-def _saved_logging() -> Iterator[None]:
-    """Put the root logger and structlog back as they were afterwards."""
-    root = logging.getLogger()
-    handlers, level, saved = list(root.handlers), root.level, structlog.get_config()
-    try:
-        yield
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)
-        structlog.configure(**saved)
-        structlog.contextvars.clear_contextvars()
-
-
-@contextlib.contextmanager
 def _environment(environ: Mapping[str, str]) -> Iterator[None]:
     """This process's environment replaced by ``environ`` for a while."""
     saved = dict(os.environ)
@@ -568,7 +551,7 @@ class Transcript:
         out, err = io.StringIO(), io.StringIO()
         with (
             _environment({**self.environ, **(environ or {})}),
-            _saved_logging(),
+            saved_logging(),
             contextlib.redirect_stdout(out),
             contextlib.redirect_stderr(err),
         ):
@@ -902,7 +885,7 @@ def test_key_and_provisioning_commands_leak_no_secret(  # noqa: PLR0915 - one fl
 @contextlib.contextmanager
 def _logging_to(stream: io.StringIO, fmt: logs.Format) -> Iterator[structlog.stdlib.BoundLogger]:
     """The gateway's logging set up to write into ``stream`` for a while."""
-    with _saved_logging():
+    with saved_logging():
         logs.configure("debug", fmt, stream)
         yield structlog.get_logger("tests.secrets")
 

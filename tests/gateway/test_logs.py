@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import threading
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ import structlog
 
 from gateway.delivery.mqtt_client import PAHO_LOGGER
 from gateway.ops import logs
+from tests.saved_logging import saved_logging
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -21,18 +21,9 @@ if TYPE_CHECKING:
 @contextlib.contextmanager
 def _logging_to(stream: io.StringIO) -> Iterator[None]:
     """The gateway's JSON logging into ``stream``, as the process was before afterwards."""
-    root = logging.getLogger()
-    handlers, level, saved = list(root.handlers), root.level, structlog.get_config()
-    logs.configure("debug", "json", stream, gateway_id="gw-7")
-    try:
+    with saved_logging():
+        logs.configure("debug", "json", stream, gateway_id="gw-7")
         yield
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)
-        structlog.configure(**saved)
 
 
 def _lines(stream: io.StringIO) -> dict[str, dict[str, object]]:
